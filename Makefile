@@ -1,0 +1,34 @@
+# Two commands for a newcomer:  `make demo`  and  `make test`.  Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test train train-quick eval digits clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)  ## read the sample images in digits/ with the shipped model
+	$(PY) live_digits.py --still digits/
+
+test: $(STAMP)  ## run the test suite
+	$(PY) -m pytest -q
+
+train: $(STAMP)  ## reproduce the shipped model (models/mlp.pt)
+	$(PY) train.py
+
+train-quick: $(STAMP)  ## 3-epoch recipe into runs/quick.pt
+	$(PY) train.py --quick --out runs/quick.pt
+
+eval: $(STAMP)  ## real-paper evaluation table
+	$(PY) -m recognizer.evaluate
+
+digits: $(STAMP)  ## regenerate the sample images in digits/
+	$(PY) scripts/make_digits.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache out runs

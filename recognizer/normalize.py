@@ -1,0 +1,136 @@
+"""One normaliser from any crop to the model's input: a 28x28 MNIST-format image.
+
+MNIST digits were made by fitting the ink into a 20x20 box (aspect ratio kept, anti-aliased)
+and pasting it into 28x28 so that the centre of mass sits at the centre. Every crop the
+model sees - in training checks, still mode, live mode and evaluation - comes through
+``normalize_digit`` so that preprocessing cannot drift between them.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from recognizer.model import IMAGE_SIDE
+
+DIGIT_BOX_SIDE = 20                 # MNIST fits each digit's longer side into 20 px
+WORK_SCALE = 4                      # stroke width is adjusted at 4x the final resolution
+WORK_SIDE = DIGIT_BOX_SIDE * WORK_SCALE
+# Median stroke width of MNIST test digits at 28x28 scale, measured with stroke_width()'s
+# estimator (4 x mean distance-to-background of ink pixels): 2.79 px, 10th-90th pct 2.2-3.8.
+MNIST_STROKE_WIDTH = 2.8
+# Strokes within this factor of MNIST's are left alone; outside it they are grown or shrunk.
+STROKE_TOLERANCE = 1.35
+MAX_STROKE_CHANGE = 4.0             # px at 28 scale: never grow or shrink by more than this
+# Used only when no mask is given (a bare crop): a local max filter this share of the crop's
+# shorter side wide sees past any stroke to the paper; darkness below MIN_INK_CONTRAST
+# (of 255) is paper texture, not ink.
+PAPER_FILTER_FRACTION = 0.3
+MIN_INK_CONTRAST = 24
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """BGR, BGRA or gray uint8 -> gray uint8 (a view when already gray)."""
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    raise ValueError(f"expected a gray, BGR or BGRA image, got shape {image.shape}")
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """Boolean ink mask of a crop holding one digit; polarity is decided automatically.
+
+    The background is what the crop's border shows: dark ink on light paper and light chalk
+    on a dark board both work. Dividing by a max-filtered copy flattens uneven light before
+    Otsu's threshold, which copes with JPEG noise and faint pencil.
+    """
+    gray = to_gray(gray)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) < gray.mean():
+        gray = 255 - gray  # light ink on a dark background
+    side = max(3, int(min(gray.shape) * PAPER_FILTER_FRACTION) | 1)
+    paper = cv2.dilate(gray, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
+    darkness = 255 - cv2.divide(gray, np.maximum(paper, 1), scale=255)
+    if int(darkness.max()) < MIN_INK_CONTRAST:
+        return np.zeros(gray.shape, bool)
+    level, _ = cv2.threshold(darkness, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return darkness > max(level, MIN_INK_CONTRAST)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: for a band of width w the mean distance to its edge is w/4."""
+    mask_u8 = mask.astype(np.uint8)
+    if not mask_u8.any():
+        return 0.0
+    distances = cv2.distanceTransform(np.pad(mask_u8, 1), cv2.DIST_L2, 3)
+    return 4.0 * float(distances[distances > 0].mean())
+
+
+def _fit_to_work_box(mask: np.ndarray) -> np.ndarray:
+    """Scale a tight ink mask so that its longer side is WORK_SIDE, as a uint8 0/255 image."""
+    height, width = mask.shape
+    scale = WORK_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=interpolation)
+    return np.where(resized >= 128, 255, 0).astype(np.uint8)
+
+
+def _adjust_stroke(work: np.ndarray) -> np.ndarray:
+    """Grow thin pen lines and shrink marker strokes towards MNIST's stroke width."""
+    target = MNIST_STROKE_WIDTH * WORK_SCALE
+    width = stroke_width(work > 0)
+    if width <= 0:
+        return work
+    change = float(np.clip(target - width, -MAX_STROKE_CHANGE * WORK_SCALE, MAX_STROKE_CHANGE * WORK_SCALE))
+    if target / STROKE_TOLERANCE <= width <= target * STROKE_TOLERANCE:
+        return work
+    radius = max(1, round(abs(change) / 2))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    if change > 0:
+        return cv2.dilate(work, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    eroded = cv2.erode(work, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    # A shrink that would erase most of the digit means the estimate was off: keep the original.
+    return eroded if cv2.countNonZero(eroded) > cv2.countNonZero(work) // 4 else work
+
+
+def _paste_centred_by_mass(digit: np.ndarray) -> np.ndarray:
+    """Place a float digit image into 28x28 with its centre of mass at the centre."""
+    canvas = np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.float32)
+    height, width = digit.shape
+    top, left = (IMAGE_SIDE - height) // 2, (IMAGE_SIDE - width) // 2
+    canvas[top:top + height, left:left + width] = digit
+    moments = cv2.moments(canvas)
+    if moments["m00"] <= 0:
+        return canvas
+    centre = (IMAGE_SIDE - 1) / 2
+    shift = np.float32([[1, 0, centre - moments["m10"] / moments["m00"]],
+                        [0, 1, centre - moments["m01"] / moments["m00"]]])
+    return cv2.warpAffine(canvas, shift, (IMAGE_SIDE, IMAGE_SIDE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def normalize_digit(crop: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Any crop holding one digit -> 28x28 uint8, white digit on black, MNIST-style.
+
+    ``mask`` (same shape as the crop) is the digit's ink when the caller already separated
+    it, as the segmenter does; otherwise the ink is found with ``ink_mask``.
+    """
+    ink = ink_mask(crop) if mask is None else np.asarray(mask, bool)
+    if ink.shape != crop.shape[:2]:
+        raise ValueError(f"mask shape {ink.shape} does not match crop shape {crop.shape[:2]}")
+    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    if len(rows) == 0:
+        return np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+    tight = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    work = _adjust_stroke(_fit_to_work_box(tight))
+    height, width = work.shape
+    scale = DIGIT_BOX_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # INTER_AREA from 4x gives the soft, anti-aliased edges MNIST digits have.
+    digit = cv2.resize(work, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return np.clip(_paste_centred_by_mass(digit) * 255.0 + 0.5, 0, 255).astype(np.uint8)

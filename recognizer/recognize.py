@@ -1,0 +1,93 @@
+"""The public API: image in, digits (label, confidence, box) in reading order out."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recognizer.checkpoint import load_checkpoint
+from recognizer.layout import layout
+from recognizer.model import IMAGE_SIDE
+from recognizer.normalize import normalize_digit, to_gray
+from recognizer.segment import find_digits
+
+Box = tuple[int, int, int, int]  # x, y, width, height in the image's pixel coordinates
+DEFAULT_CONFIDENCE_THRESHOLD = 0.6
+UNCERTAIN_MARK = "?"
+
+
+@dataclass(frozen=True)
+class Digit:
+    label: int
+    confidence: float
+    box: Box
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Milliseconds spent per stage of ``Recognizer.recognize``."""
+    segment_ms: float
+    crops_ms: float
+    inference_ms: float
+
+
+@dataclass(frozen=True, eq=False)
+class Recognition:
+    digits: tuple[Digit, ...]            # reading order: lines top to bottom, left to right
+    numbers: tuple[str, ...]             # adjacent digits on one line; UNCERTAIN_MARK below threshold
+    groups: tuple[tuple[int, ...], ...]  # indices into ``digits`` for each entry of ``numbers``
+    inputs: np.ndarray                   # N x 28 x 28 uint8: exactly what the model saw
+    probabilities: np.ndarray            # N x 10
+    times: StageTimes
+
+
+class Recognizer:
+    def __init__(self, model: torch.nn.Module, meta: dict | None = None,
+                 confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD, name: str = "model") -> None:
+        self.model = model.eval()
+        self.meta = dict(meta or {})
+        self.confidence_threshold = confidence_threshold
+        self.name = name
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None,
+             confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> "Recognizer":
+        """Load a checkpoint; ``None`` means the model shipped in ``models/``."""
+        loaded = load_checkpoint(path)
+        return cls(loaded.model, loaded.meta, confidence_threshold, name=str(loaded.path))
+
+    @torch.inference_mode()
+    def classify(self, batch: np.ndarray) -> np.ndarray:
+        """N x 28 x 28 uint8 MNIST-format images (white on black) -> N x 10 probabilities."""
+        batch = np.asarray(batch)
+        if batch.ndim != 3 or batch.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+            raise ValueError(f"expected N x {IMAGE_SIDE} x {IMAGE_SIDE} images, got shape {batch.shape}")
+        if len(batch) == 0:
+            return np.zeros((0, 10), np.float32)
+        pixels = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.uint8)).float().div_(255.0)
+        return torch.softmax(self.model(pixels), dim=1).numpy()
+
+    def recognize(self, image: np.ndarray) -> Recognition:
+        """Find, normalise and classify every digit of a BGR or gray image in one forward pass."""
+        start = time.perf_counter()
+        gray = to_gray(image)
+        regions = find_digits(gray)
+        order, groups = layout([region.box for region in regions])
+        regions = [regions[i] for i in order]
+        segmented = time.perf_counter()
+        inputs = np.stack([normalize_digit(region.crop(gray), region.mask) for region in regions]) \
+            if regions else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+        cropped = time.perf_counter()
+        probabilities = self.classify(inputs)
+        inferred = time.perf_counter()
+        digits = tuple(Digit(int(p.argmax()), float(p.max()), region.box)
+                       for p, region in zip(probabilities, regions))
+        numbers = tuple("".join(self.text_of(digits[i]) for i in group) for group in groups)
+        times = StageTimes((segmented - start) * 1e3, (cropped - segmented) * 1e3, (inferred - cropped) * 1e3)
+        return Recognition(digits, numbers, tuple(tuple(g) for g in groups), inputs, probabilities, times)
+
+    def text_of(self, digit: Digit) -> str:
+        return str(digit.label) if digit.confidence >= self.confidence_threshold else UNCERTAIN_MARK

@@ -1,0 +1,192 @@
+"""Find handwritten digits in a frame: a flattened threshold, line removal and component grouping.
+
+The steps, each cheap enough for every camera frame:
+1. Flatten the light: divide the frame by a smooth estimate of the paper (shadows and
+   gradients vanish), then keep pixels clearly darker than their paper.
+2. Remove ruled and grid lines: long, thin, nearly straight runs that no digit makes.
+3. Label connected components; drop specks, blobs that are too big or too solid (a thumb,
+   the table beyond the page edge) and anything touching the frame's edge.
+4. Merge pieces of one digit (the detached bar of a 5, a broken 4 or 7).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+# -- light flattening -------------------------------------------------------------------
+PAPER_ESTIMATE_SIDE = 160      # the paper estimate is computed on a frame shrunk to this longer side
+PAPER_MAX_FILTER_FRACTION = 0.08  # max-filter size as a share of that side: wider than a stroke
+INK_DARKNESS_LEVEL = 56       # ink is at least this much darker than its local paper (of 255)
+FAINT_DARKNESS_LEVEL = 24     # faint marks (printed lines, pencil) start here
+LIGHT_INK_MEDIAN = 100         # a frame whose median is darker than this is read as light-on-dark
+# -- line removal ------------------------------------------------------------------------
+LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
+LINE_MIN_LENGTH_PX = 40
+LINE_TILT_SLACK_PX = 2         # rows of slack so lines tilted by a few degrees still count as straight
+LINE_GAP_PX = 9                # gaps this long in a faint line (noise, a crossing stroke) are bridged
+LINE_INK_FACTOR = 1.5          # on a printed line, ink must be this many times darker than the line
+# -- component filtering -----------------------------------------------------------------
+MIN_PIECE_AREA_PX = 6          # smaller components are sensor noise or dust
+MIN_DIGIT_HEIGHT_PX = 12
+MAX_DIGIT_HEIGHT_FRACTION = 0.95
+MAX_SOLID_FILL = 0.8           # ink covering more of its box than this is a blob, not a stroke
+SOLID_MIN_SIDE_PX = 10         # ...unless the box is tiny or thin (a short, thick "1")
+MAX_ASPECT_WIDE = 2.5          # width / height above this is a dash or a line remnant
+# -- merging pieces ------------------------------------------------------------------------
+MERGE_MIN_X_OVERLAP = 0.5      # pieces overlapping this share of the narrower piece's width...
+MERGE_MAX_Y_GAP = 0.35         # ...and closer than this share of the taller piece's height merge
+MERGE_MAX_HEIGHT_FACTOR = 1.6  # a merged digit is no taller than this many times its tallest piece
+
+
+@dataclass(frozen=True, eq=False)
+class DigitRegion:
+    """One digit candidate: its box in frame coordinates and the ink mask inside that box."""
+    box: Box
+    mask: np.ndarray  # bool, shape (h, w) of the box
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        x, y, w, h = self.box
+        return image[y:y + h, x:x + w]
+
+
+def darkness_of_frame(gray: np.ndarray) -> np.ndarray:
+    """uint8 darkness relative to the local paper (0 = paper, 255 = black), light flattened.
+
+    Dividing by a smooth estimate of the paper removes lighting gradients and shadows, so one
+    threshold works across the whole frame. Light-on-dark frames (a board) are inverted first.
+    """
+    if np.median(gray) < LIGHT_INK_MEDIAN:
+        gray = 255 - gray
+    height, width = gray.shape
+    scale = PAPER_ESTIMATE_SIDE / max(height, width)
+    small = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA)
+    side = max(3, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    # A max filter replaces ink with the surrounding paper; the blur removes its blockiness.
+    paper_small = cv2.GaussianBlur(cv2.dilate(small, kernel), (side, side), 0)
+    paper = cv2.resize(paper_small, (width, height), interpolation=cv2.INTER_LINEAR)
+    return 255 - cv2.divide(gray, np.maximum(paper, 1), scale=255)
+
+
+def straight_lines(faint: np.ndarray) -> np.ndarray:
+    """uint8 mask of long, nearly straight horizontal and vertical lines (ruled and grid paper)."""
+    height, width = faint.shape
+    lines = np.zeros_like(faint)
+    for axis_length, horizontal in ((width, True), (height, False)):
+        length = max(LINE_MIN_LENGTH_PX, int(axis_length * LINE_MIN_LENGTH_FRACTION))
+        slack = 2 * LINE_TILT_SLACK_PX + 1
+        along = (LINE_GAP_PX, 1) if horizontal else (1, LINE_GAP_PX)
+        across = (1, slack) if horizontal else (slack, 1)
+        run = (length, 1) if horizontal else (1, length)
+        # Close small gaps along the line (noise), thicken across it (a few degrees of tilt),
+        # then keep only what contains a long straight run.
+        candidate = cv2.morphologyEx(faint, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
+        candidate = cv2.dilate(candidate, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+        straight = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, run))
+        lines |= cv2.bitwise_and(straight, faint)
+    return lines
+
+
+def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` over the ``where`` pixels nearby, as a full-size float32 image."""
+    height, width = values.shape
+    scale = PAPER_ESTIMATE_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    weight = cv2.resize((where > 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    total = cv2.resize(np.where(where > 0, values, 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    side = max(3, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
+    weight = cv2.blur(weight, (side, side))
+    total = cv2.blur(total, (side, side))
+    mean_small = total / np.maximum(weight, 1e-3)
+    return cv2.resize(mean_small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def ink_mask_of_frame(gray: np.ndarray) -> np.ndarray:
+    """uint8 0/255 mask of ink pixels with ruled and grid lines taken out.
+
+    Printed lines are fainter than pen ink, so on a line a pixel counts as ink only when it
+    is clearly darker than the lines themselves; that keeps strokes whole where they cross.
+    """
+    darkness = darkness_of_frame(gray)
+    _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
+    _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
+    lines = straight_lines(faint)
+    if cv2.countNonZero(lines) == 0:
+        return ink
+    # Line darkness varies across a frame (exposure, shadows), so compare with the local level.
+    # Pen strokes crossing a line are part of the line mask; leave them out of the estimate.
+    histogram = cv2.calcHist([darkness], [0], lines, [256], [0, 256]).ravel()
+    typical_line = int(np.searchsorted(np.cumsum(histogram), histogram.sum() / 2))
+    plain_line = cv2.bitwise_and(lines, np.where(darkness <= typical_line * LINE_INK_FACTOR, 255, 0).astype(np.uint8))
+    line_level = np.maximum(_local_mean(darkness, plain_line), typical_line)
+    darker_than_lines = np.where(darkness > line_level * LINE_INK_FACTOR, 255, 0).astype(np.uint8)
+    line_only = cv2.bitwise_and(lines, cv2.bitwise_not(darker_than_lines))
+    return cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
+
+
+def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
+    x, y, w, h = box
+    frame_h, frame_w = frame_shape
+    if h < MIN_DIGIT_HEIGHT_PX or h > MAX_DIGIT_HEIGHT_FRACTION * frame_h:
+        return False
+    if x <= 0 or y <= 0 or x + w >= frame_w or y + h >= frame_h:
+        return False  # cut off by the frame edge: a thumb, the page edge, or an unreadable digit
+    if w > MAX_ASPECT_WIDE * h:
+        return False
+    solid = area > MAX_SOLID_FILL * w * h and min(w, h) >= SOLID_MIN_SIDE_PX and w > h / 2
+    return not solid
+
+
+def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
+    """Group vertically stacked pieces that overlap in x (the bar of a 5, a broken 4 or 7).
+
+    ``boxes`` is an N x 4 array of (x, y, w, h). Returns lists of piece indices, one per digit.
+    All pairs are tested at once and joined transitively, so the cost stays flat however
+    many specks a noisy frame has.
+    """
+    count = len(boxes)
+    x, y, w, h = (boxes[:, k].astype(np.int64) for k in range(4))
+    x_overlap = np.minimum.outer(x + w, x + w) - np.maximum.outer(x, x)
+    y_gap = np.maximum.outer(y, y) - np.minimum.outer(y + h, y + h)
+    taller = np.maximum.outer(h, h)
+    union_height = np.maximum.outer(y + h, y + h) - np.minimum.outer(y, y)
+    joined = ((x_overlap >= MERGE_MIN_X_OVERLAP * np.minimum.outer(w, w))
+              & (y_gap <= MERGE_MAX_Y_GAP * taller)
+              & (union_height <= MERGE_MAX_HEIGHT_FACTOR * taller))
+    parent = list(range(count))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(joined, k=1))):
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(count):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def find_digits(gray: np.ndarray) -> list[DigitRegion]:
+    """Digit candidates of a gray frame, in no particular order (see ``layout`` for reading order)."""
+    mask = ink_mask_of_frame(gray)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    pieces = np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_PIECE_AREA_PX)[0] + 1
+    regions = []
+    for group in _merge_pieces(stats[pieces, :4]):
+        ids = pieces[group]
+        x0, y0 = stats[ids, 0].min(), stats[ids, 1].min()
+        x1 = (stats[ids, 0] + stats[ids, 2]).max()
+        y1 = (stats[ids, 1] + stats[ids, 3]).max()
+        box = (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
+        if not _is_digit_like(box, int(stats[ids, cv2.CC_STAT_AREA].sum()), gray.shape):
+            continue
+        regions.append(DigitRegion(box, np.isin(labels[y0:y1, x0:x1], ids)))
+    return regions
