@@ -19,13 +19,14 @@ Box = tuple[int, int, int, int]
 
 # -- light flattening -------------------------------------------------------------------
 PAPER_ESTIMATE_SIDE = 160      # the paper estimate is computed on a frame shrunk to this longer side
-PAPER_MAX_FILTER_FRACTION = 0.08  # max-filter size as a share of that side: wider than a stroke
+PAPER_MAX_FILTER_FRACTION = 0.15  # max-filter size as a share of that side: wider than a stroke
 INK_DARKNESS_LEVEL = 56       # ink is at least this much darker than its local paper (of 255)
 FAINT_DARKNESS_LEVEL = 24     # faint marks (printed lines, pencil) start here
-LIGHT_INK_MEDIAN = 100         # a frame whose median is darker than this is read as light-on-dark
 # -- line removal ------------------------------------------------------------------------
 LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
 LINE_MIN_LENGTH_PX = 40
+DARK_LINE_MIN_LENGTH_FRACTION = 0.5  # ...and half the side when they are as dark as the ink
+LINE_MAX_THICKNESS_PX = 6      # thicker straight strokes are pen strokes, not printed lines
 LINE_TILT_SLACK_PX = 2         # rows of slack so lines tilted by a few degrees still count as straight
 LINE_GAP_PX = 9                # gaps this long in a faint line (noise, a crossing stroke) are bridged
 LINE_INK_FACTOR = 1.5          # on a printed line, ink must be this many times darker than the line
@@ -39,6 +40,7 @@ MAX_ASPECT_WIDE = 2.5          # width / height above this is a dash or a line r
 # -- merging pieces ------------------------------------------------------------------------
 MERGE_MIN_X_OVERLAP = 0.5      # pieces overlapping this share of the narrower piece's width...
 MERGE_MAX_Y_GAP = 0.35         # ...and closer than this share of the taller piece's height merge
+MERGE_SMALL_PIECE_FACTOR = 0.5  # a piece at most this share of its neighbour's height is "small"
 MERGE_MAX_HEIGHT_FACTOR = 1.6  # a merged digit is no taller than this many times its tallest piece
 
 
@@ -53,13 +55,15 @@ class DigitRegion:
         return image[y:y + h, x:x + w]
 
 
-def darkness_of_frame(gray: np.ndarray) -> np.ndarray:
+def darkness_of_frame(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
     """uint8 darkness relative to the local paper (0 = paper, 255 = black), light flattened.
 
     Dividing by a smooth estimate of the paper removes lighting gradients and shadows, so one
-    threshold works across the whole frame. Light-on-dark frames (a board) are inverted first.
+    threshold works across the whole frame. With ``light_ink`` (chalk on a board, white pen
+    on black paper) the frame is inverted first. Polarity is a setting, not guessed per frame:
+    a half-shadowed page would otherwise flip between frames.
     """
-    if np.median(gray) < LIGHT_INK_MEDIAN:
+    if light_ink:
         gray = 255 - gray
     height, width = gray.shape
     scale = PAPER_ESTIMATE_SIDE / max(height, width)
@@ -67,29 +71,42 @@ def darkness_of_frame(gray: np.ndarray) -> np.ndarray:
                        interpolation=cv2.INTER_AREA)
     side = max(3, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
-    # A max filter replaces ink with the surrounding paper; the blur removes its blockiness.
-    paper_small = cv2.GaussianBlur(cv2.dilate(small, kernel), (side, side), 0)
+    # A closing (max then min filter) replaces ink with the surrounding paper but keeps the
+    # edges of shadows and of the desk beyond the page where they are; a small blur then
+    # removes its blockiness.
+    paper_small = cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (3, 3), 0)
     paper = cv2.resize(paper_small, (width, height), interpolation=cv2.INTER_LINEAR)
     return 255 - cv2.divide(gray, np.maximum(paper, 1), scale=255)
 
 
-def straight_lines(faint: np.ndarray) -> np.ndarray:
-    """uint8 mask of long, nearly straight horizontal and vertical lines (ruled and grid paper)."""
+def straight_lines(faint: np.ndarray, length_fraction: float = LINE_MIN_LENGTH_FRACTION) -> np.ndarray:
+    """uint8 mask of long, thin, nearly straight horizontal and vertical lines (ruled and grid paper).
+
+    A run counts when it is at least ``length_fraction`` of the frame's side long and no
+    thicker than a printed line; a pen stroke is thicker, so a digit's stem survives.
+    """
     height, width = faint.shape
     lines = np.zeros_like(faint)
     for axis_length, horizontal in ((width, True), (height, False)):
-        length = max(LINE_MIN_LENGTH_PX, int(axis_length * LINE_MIN_LENGTH_FRACTION))
+        length = max(LINE_MIN_LENGTH_PX, int(axis_length * length_fraction))
         slack = 2 * LINE_TILT_SLACK_PX + 1
         along = (LINE_GAP_PX, 1) if horizontal else (1, LINE_GAP_PX)
         across = (1, slack) if horizontal else (slack, 1)
         run = (length, 1) if horizontal else (1, length)
+        thick_across = (1, LINE_MAX_THICKNESS_PX + 1) if horizontal else (LINE_MAX_THICKNESS_PX + 1, 1)
         # Close small gaps along the line (noise), thicken across it (a few degrees of tilt),
         # then keep only what contains a long straight run.
         candidate = cv2.morphologyEx(faint, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
         candidate = cv2.dilate(candidate, cv2.getStructuringElement(cv2.MORPH_RECT, across))
         straight = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, run))
-        lines |= cv2.bitwise_and(straight, faint)
+        thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_across))
+        lines |= cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
     return lines
+
+
+def _median_of(values: np.ndarray, where: np.ndarray) -> int:
+    histogram = cv2.calcHist([values], [0], where, [256], [0, 256]).ravel()
+    return int(np.searchsorted(np.cumsum(histogram), histogram.sum() / 2))
 
 
 def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -106,26 +123,34 @@ def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
     return cv2.resize(mean_small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def ink_mask_of_frame(gray: np.ndarray) -> np.ndarray:
+def ink_mask_of_frame(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
     """uint8 0/255 mask of ink pixels with ruled and grid lines taken out.
 
     Printed lines are fainter than pen ink, so on a line a pixel counts as ink only when it
     is clearly darker than the lines themselves; that keeps strokes whole where they cross.
     """
-    darkness = darkness_of_frame(gray)
+    darkness = darkness_of_frame(gray, light_ink)
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     lines = straight_lines(faint)
     if cv2.countNonZero(lines) == 0:
         return ink
+    typical_line = _median_of(darkness, lines)
+    if typical_line * LINE_INK_FACTOR > _median_of(darkness, cv2.bitwise_and(ink, cv2.bitwise_not(lines))):
+        # "Lines" as dark as the ink are more likely thin pen strokes than printed lines:
+        # only runs across much of the frame count as lines then.
+        lines = straight_lines(faint, DARK_LINE_MIN_LENGTH_FRACTION)
+        if cv2.countNonZero(lines) == 0:
+            return ink
+        typical_line = _median_of(darkness, lines)
     # Line darkness varies across a frame (exposure, shadows), so compare with the local level.
     # Pen strokes crossing a line are part of the line mask; leave them out of the estimate.
-    histogram = cv2.calcHist([darkness], [0], lines, [256], [0, 256]).ravel()
-    typical_line = int(np.searchsorted(np.cumsum(histogram), histogram.sum() / 2))
     plain_line = cv2.bitwise_and(lines, np.where(darkness <= typical_line * LINE_INK_FACTOR, 255, 0).astype(np.uint8))
     line_level = np.maximum(_local_mean(darkness, plain_line), typical_line)
     darker_than_lines = np.where(darkness > line_level * LINE_INK_FACTOR, 255, 0).astype(np.uint8)
-    line_only = cv2.bitwise_and(lines, cv2.bitwise_not(darker_than_lines))
+    # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
+    fringe = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(darker_than_lines))
     return cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
 
 
@@ -155,9 +180,13 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     y_gap = np.maximum.outer(y, y) - np.minimum.outer(y + h, y + h)
     taller = np.maximum.outer(h, h)
     union_height = np.maximum.outer(y + h, y + h) - np.minimum.outer(y, y)
-    joined = ((x_overlap >= MERGE_MIN_X_OVERLAP * np.minimum.outer(w, w))
-              & (y_gap <= MERGE_MAX_Y_GAP * taller)
-              & (union_height <= MERGE_MAX_HEIGHT_FACTOR * taller))
+    near = (y_gap <= MERGE_MAX_Y_GAP * taller) & (union_height <= MERGE_MAX_HEIGHT_FACTOR * taller)
+    stacked = x_overlap >= MERGE_MIN_X_OVERLAP * np.minimum.outer(w, w)
+    # A small piece (a 5's bar) joins a bigger one it touches in x even with little overlap;
+    # two digits of a number are of similar size and side by side, so they never qualify.
+    small = h[:, None] <= MERGE_SMALL_PIECE_FACTOR * taller
+    small_piece = (small | small.T) & (x_overlap > 0)
+    joined = near & (stacked | small_piece)
     parent = list(range(count))
 
     def root(i: int) -> int:
@@ -174,9 +203,9 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     return list(groups.values())
 
 
-def find_digits(gray: np.ndarray) -> list[DigitRegion]:
+def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     """Digit candidates of a gray frame, in no particular order (see ``layout`` for reading order)."""
-    mask = ink_mask_of_frame(gray)
+    mask = ink_mask_of_frame(gray, light_ink)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     pieces = np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_PIECE_AREA_PX)[0] + 1
     regions = []
