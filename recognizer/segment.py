@@ -19,8 +19,8 @@ Box = tuple[int, int, int, int]
 
 # -- light flattening -------------------------------------------------------------------
 PAPER_ESTIMATE_SIDE = 160      # the paper estimate is computed on a frame shrunk to this longer side
-PAPER_MAX_FILTER_FRACTION = 0.15  # max-filter size as a share of that side: wider than a stroke
-INK_DARKNESS_LEVEL = 56       # ink is at least this much darker than its local paper (of 255)
+PAPER_MAX_FILTER_FRACTION = 0.12  # max-filter size as a share of that side: wider than a stroke
+INK_DARKNESS_LEVEL = 48       # ink is at least this much darker than its local paper (of 255)
 FAINT_DARKNESS_LEVEL = 24     # faint marks (printed lines, pencil) start here
 # -- line removal ------------------------------------------------------------------------
 LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
