@@ -21,11 +21,13 @@ Box = tuple[int, int, int, int]
 PAPER_ESTIMATE_SIDE = 160      # the paper estimate is computed on a frame shrunk to this longer side
 PAPER_MAX_FILTER_FRACTION = 0.12  # max-filter size as a share of that side: wider than a stroke
 INK_DARKNESS_LEVEL = 48       # ink is at least this much darker than its local paper (of 255)
+PAPER_LEVEL_PERCENTILE = 90    # the paper's brightness: this percentile of the paper estimate
+NOT_PAPER_FRACTION = 0.35      # surfaces darker than this share of the paper are not paper
 FAINT_DARKNESS_LEVEL = 24     # faint marks (printed lines, pencil) start here
 # -- line removal ------------------------------------------------------------------------
 LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
 LINE_MIN_LENGTH_PX = 40
-DARK_LINE_MIN_LENGTH_FRACTION = 0.5  # ...and half the side when they are as dark as the ink
+RULED_PAGE_MIN_LINE_FRACTION = 1.0  # line pixels of a ruled page: at least (height + width) x this
 LINE_MAX_THICKNESS_PX = 6      # thicker straight strokes are pen strokes, not printed lines
 LINE_TILT_SLACK_PX = 2         # rows of slack so lines tilted by a few degrees still count as straight
 LINE_GAP_PX = 9                # gaps this long in a faint line (noise, a crossing stroke) are bridged
@@ -37,6 +39,10 @@ MAX_DIGIT_HEIGHT_FRACTION = 0.95
 MAX_SOLID_FILL = 0.8           # ink covering more of its box than this is a blob, not a stroke
 SOLID_MIN_SIDE_PX = 10         # ...unless the box is tiny or thin (a short, thick "1")
 MAX_ASPECT_WIDE = 2.5          # width / height above this is a dash or a line remnant
+EDGE_RING_INNER_PX = 2         # the ring checked around a candidate starts past the anti-aliased edge...
+EDGE_RING_OUTER_PX = 5         # ...and ends here
+SAME_TONE_LEVELS = 20          # ring pixels this close to the candidate's median tone "continue" it
+MAX_SAME_TONE_RING_SHARE = 0.25
 # -- merging pieces ------------------------------------------------------------------------
 MERGE_MIN_X_OVERLAP = 0.5      # pieces overlapping this share of the narrower piece's width...
 MERGE_MAX_Y_GAP = 0.35         # ...and closer than this share of the taller piece's height merge
@@ -55,26 +61,29 @@ class DigitRegion:
         return image[y:y + h, x:x + w]
 
 
-def darkness_of_frame(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
-    """uint8 darkness relative to the local paper (0 = paper, 255 = black), light flattened.
+def paper_of_frame(gray: np.ndarray) -> np.ndarray:
+    """A smooth estimate of the bare paper's brightness, at PAPER_ESTIMATE_SIDE resolution.
 
-    Dividing by a smooth estimate of the paper removes lighting gradients and shadows, so one
-    threshold works across the whole frame. With ``light_ink`` (chalk on a board, white pen
-    on black paper) the frame is inverted first. Polarity is a setting, not guessed per frame:
-    a half-shadowed page would otherwise flip between frames.
+    A closing (max then min filter) replaces ink with the surrounding paper but keeps the
+    edges of shadows and of the desk beyond the page where they are; a small blur then
+    removes its blockiness. Working on a shrunken frame makes it cheap at any resolution.
     """
-    if light_ink:
-        gray = 255 - gray
     height, width = gray.shape
     scale = PAPER_ESTIMATE_SIDE / max(height, width)
     small = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)
     side = max(3, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
-    # A closing (max then min filter) replaces ink with the surrounding paper but keeps the
-    # edges of shadows and of the desk beyond the page where they are; a small blur then
-    # removes its blockiness.
-    paper_small = cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (3, 3), 0)
+    return cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (3, 3), 0)
+
+
+def darkness_of_frame(gray: np.ndarray, paper_small: np.ndarray) -> np.ndarray:
+    """uint8 darkness relative to the local paper (0 = paper, 255 = black).
+
+    Dividing by the paper estimate removes lighting gradients and shadows, so one threshold
+    works across the whole frame.
+    """
+    height, width = gray.shape
     paper = cv2.resize(paper_small, (width, height), interpolation=cv2.INTER_LINEAR)
     return 255 - cv2.divide(gray, np.maximum(paper, 1), scale=255)
 
@@ -123,26 +132,19 @@ def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
     return cv2.resize(mean_small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def ink_mask_of_frame(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
+def ink_mask_of_frame(darkness: np.ndarray) -> np.ndarray:
     """uint8 0/255 mask of ink pixels with ruled and grid lines taken out.
 
     Printed lines are fainter than pen ink, so on a line a pixel counts as ink only when it
     is clearly darker than the lines themselves; that keeps strokes whole where they cross.
     """
-    darkness = darkness_of_frame(gray, light_ink)
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     lines = straight_lines(faint)
-    if cv2.countNonZero(lines) == 0:
+    if cv2.countNonZero(lines) < RULED_PAGE_MIN_LINE_FRACTION * sum(darkness.shape):
+        # A stroke or two of straight ink (the stem of a tall 1) is not a ruled page.
         return ink
     typical_line = _median_of(darkness, lines)
-    if typical_line * LINE_INK_FACTOR > _median_of(darkness, cv2.bitwise_and(ink, cv2.bitwise_not(lines))):
-        # "Lines" as dark as the ink are more likely thin pen strokes than printed lines:
-        # only runs across much of the frame count as lines then.
-        lines = straight_lines(faint, DARK_LINE_MIN_LENGTH_FRACTION)
-        if cv2.countNonZero(lines) == 0:
-            return ink
-        typical_line = _median_of(darkness, lines)
     # Line darkness varies across a frame (exposure, shadows), so compare with the local level.
     # Pen strokes crossing a line are part of the line mask; leave them out of the estimate.
     plain_line = cv2.bitwise_and(lines, np.where(darkness <= typical_line * LINE_INK_FACTOR, 255, 0).astype(np.uint8))
@@ -165,6 +167,28 @@ def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
         return False
     solid = area > MAX_SOLID_FILL * w * h and min(w, h) >= SOLID_MIN_SIDE_PX and w > h / 2
     return not solid
+
+
+def _continues_beyond_its_edge(gray: np.ndarray, box: Box, mask: np.ndarray) -> bool:
+    """True when the candidate's tone carries on past its outline: the tip of a thumb or hand.
+
+    A pen stroke is a valley: a few pixels beyond its edge lies paper on every side. The
+    flattening can mistake the narrow tip of a finger for ink, but just beyond that "ink"
+    the finger continues in the same tone.
+    """
+    x, y, w, h = box
+    frame_h, frame_w = gray.shape
+    pad = EDGE_RING_OUTER_PX
+    x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(frame_w, x + w + pad), min(frame_h, y + h + pad)
+    padded = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    padded[y - y0:y - y0 + h, x - x0:x - x0 + w] = mask
+    outer = cv2.dilate(padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1,) * 2))
+    inner = cv2.dilate(padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * EDGE_RING_INNER_PX + 1,) * 2))
+    ring = (outer > 0) & (inner == 0)
+    region = gray[y0:y1, x0:x1]
+    ink_tone = float(np.median(region[padded > 0]))
+    same_tone = region[ring] <= ink_tone + SAME_TONE_LEVELS
+    return bool(same_tone.mean() > MAX_SAME_TONE_RING_SHARE) if same_tone.size else False
 
 
 def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
@@ -204,10 +228,21 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
 
 
 def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
-    """Digit candidates of a gray frame, in no particular order (see ``layout`` for reading order)."""
-    mask = ink_mask_of_frame(gray, light_ink)
+    """Digit candidates of a gray frame, in no particular order (see ``layout`` for reading order).
+
+    ``light_ink`` reads light strokes on a dark ground (chalk on a board). Polarity is a
+    setting, not guessed per frame: a half-shadowed page would otherwise flip between frames.
+    """
+    if light_ink:
+        gray = 255 - gray
+    paper_small = paper_of_frame(gray)
+    mask = ink_mask_of_frame(darkness_of_frame(gray, paper_small))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     pieces = np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_PIECE_AREA_PX)[0] + 1
+    # Paper is the brightest large surface in view; far darker "paper" is the desk, a hand or a
+    # dark object, whose edges the flattening turns into ink-like rings.
+    paper_level = float(np.percentile(paper_small, PAPER_LEVEL_PERCENTILE))
+    scale = paper_small.shape[1] / gray.shape[1]
     regions = []
     for group in _merge_pieces(stats[pieces, :4]):
         ids = pieces[group]
@@ -217,5 +252,11 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         box = (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
         if not _is_digit_like(box, int(stats[ids, cv2.CC_STAT_AREA].sum()), gray.shape):
             continue
-        regions.append(DigitRegion(box, np.isin(labels[y0:y1, x0:x1], ids)))
+        paper_here = paper_small[int((y0 + y1) / 2 * scale), int((x0 + x1) / 2 * scale)]
+        if paper_here < NOT_PAPER_FRACTION * paper_level:
+            continue
+        mask = np.isin(labels[y0:y1, x0:x1], ids)
+        if _continues_beyond_its_edge(gray, box, mask):
+            continue
+        regions.append(DigitRegion(box, mask))
     return regions

@@ -1,0 +1,159 @@
+"""Segmentation on generated scenes with known boxes: grid paper, shadows, thumbs, specks."""
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from recognizer.normalize import to_gray
+from recognizer.scenes import HARD, DigitPool, compose_camera_scene, make_camera_scene, sample_conditions
+from recognizer.segment import find_digits
+
+MATCH_IOU = 0.5
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def matches(truth, found) -> tuple[int, int]:
+    """(true positives, false positives) with one-to-one matching at IoU >= 0.5."""
+    unused = list(found)
+    hits = 0
+    for box in truth:
+        best = max(unused, key=lambda f: iou(box, f), default=None)
+        if best is not None and iou(box, best) >= MATCH_IOU:
+            unused.remove(best)
+            hits += 1
+    return hits, len(unused)
+
+
+@pytest.fixture(scope="module")
+def pool(mnist_test) -> DigitPool:
+    return DigitPool(*mnist_test)
+
+
+def boxes_of(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    return [region.box for region in find_digits(to_gray(image))]
+
+
+def test_digits_on_grid_paper_are_found(pool):
+    found_total = truth_total = false_total = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        conditions = dataclasses.replace(sample_conditions(rng, HARD), pattern="grid", pattern_spacing_px=20,
+                                         page_edge_side=None, thumb_side=None)
+        scene = compose_camera_scene(rng, pool, [["407"], ["1959"]], conditions)
+        hits, false = matches(scene.boxes, boxes_of(scene.image))
+        found_total, truth_total, false_total = found_total + hits, truth_total + len(scene.boxes), false_total + false
+    assert found_total / truth_total >= 0.95
+    assert false_total / (found_total + false_total) <= 0.05
+
+
+def test_hard_camera_scenes_recall_and_precision(pool):
+    hits_total = truth_total = false_total = 0
+    for seed in range(100, 130):
+        scene = make_camera_scene(np.random.default_rng(seed), pool, HARD)
+        hits, false = matches(scene.boxes, boxes_of(scene.image))
+        hits_total, truth_total, false_total = hits_total + hits, truth_total + len(scene.boxes), false_total + false
+    assert hits_total / truth_total >= 0.95
+    assert hits_total / (hits_total + false_total) >= 0.95
+
+
+def test_boxes_are_tight(pool):
+    scene = compose_camera_scene(np.random.default_rng(7), pool, [["23"]],
+                                 sample_conditions(np.random.default_rng(7), "clean"))
+    found = boxes_of(scene.image)
+    assert len(found) == 2
+    for truth in scene.boxes:
+        assert max(iou(truth, f) for f in found) >= 0.8
+
+
+def blank_page(height: int = 480, width: int = 640) -> np.ndarray:
+    return np.full((height, width, 3), (215, 225, 232), np.uint8)
+
+
+def test_blank_grid_paper_gives_nothing():
+    page = blank_page()
+    for x in range(5, 640, 22):
+        cv2.line(page, (x, 0), (x + 6, 479), (200, 170, 140), 1)
+    for y in range(5, 480, 22):
+        cv2.line(page, (0, y), (639, y + 9), (200, 170, 140), 1)
+    assert boxes_of(page) == []
+
+
+def test_specks_and_noise_are_not_digits():
+    rng = np.random.default_rng(0)
+    page = blank_page().astype(np.float32) + rng.normal(0, 6, (480, 640, 3))
+    page = np.clip(page, 0, 255).astype(np.uint8)
+    for _ in range(40):
+        x, y = rng.integers(10, 630), rng.integers(10, 470)
+        cv2.circle(page, (int(x), int(y)), 1, (40, 40, 40), -1)
+    assert boxes_of(page) == []
+
+
+def test_thumb_and_desk_at_the_edge_are_rejected():
+    page = blank_page()
+    page[:, :60] = (40, 60, 80)                                          # the desk beyond the page edge
+    cv2.ellipse(page, (660, 300), (130, 70), 0, 0, 360, (120, 150, 200), -1)  # a thumb from the right
+    cv2.putText(page, "3", (300, 260), cv2.FONT_HERSHEY_SIMPLEX, 3, (30, 30, 30), 8)
+    found = boxes_of(page)
+    assert len(found) == 1
+    x, y, w, h = found[0]
+    assert 280 < x < 360 and h > 40
+
+
+def test_large_dark_blob_is_rejected():
+    page = blank_page()
+    cv2.rectangle(page, (200, 150), (330, 280), (50, 50, 50), -1)
+    assert boxes_of(page) == []
+
+
+def test_detached_bar_of_a_five_is_merged():
+    page = blank_page()
+    ink = (30, 30, 30)
+    cv2.line(page, (300, 200), (345, 200), ink, 5)                      # the bar, drawn apart
+    cv2.line(page, (300, 210), (298, 240), ink, 5)                      # the stem
+    cv2.ellipse(page, (315, 262), (25, 22), 0, -150, 150, ink, 5)       # the belly
+    found = boxes_of(page)
+    assert len(found) == 1
+    x, y, w, h = found[0]
+    assert y <= 200 and y + h >= 280
+
+
+def test_shadow_across_the_page_does_not_hide_digits(pool):
+    scene = compose_camera_scene(np.random.default_rng(3), pool, [["58"]],
+                                 sample_conditions(np.random.default_rng(3), "clean"))
+    shaded = scene.image.astype(np.float32)
+    shaded[:, : shaded.shape[1] // 2] *= 0.45                            # hard shadow over the left half
+    hits, false = matches(scene.boxes, boxes_of(shaded.astype(np.uint8)))
+    assert hits == 2 and false == 0
+
+
+@pytest.mark.parametrize("height", [20, 60, 140, 400])
+def test_digit_heights_from_twenty_pixels_to_most_of_the_frame(pool, height):
+    digit = pool.images[np.flatnonzero(pool.labels == 3)[0]]
+    big = cv2.resize(digit, (height * 28 // 20, height * 28 // 20), interpolation=cv2.INTER_CUBIC)
+    # A pen held close to the camera draws strokes about a twentieth of the digit's height,
+    # thinner than MNIST's; thin the upscaled digit accordingly for big sizes.
+    stroke_excess = max(0, round(height * (0.14 - 0.05) / 2))
+    if stroke_excess:
+        big = cv2.erode(big, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * stroke_excess + 1,) * 2))
+    page = np.full((720, 960), 225, np.uint8)   # 400 px is most of a 720p frame
+    y0, x0 = (720 - big.shape[0]) // 2, (960 - big.shape[1]) // 2
+    region = page[y0:y0 + big.shape[0], x0:x0 + big.shape[1]]
+    region[:] = np.minimum(region, 255 - big)
+    found = boxes_of(page)
+    assert len(found) == 1
+    assert abs(found[0][3] - height) <= max(3, height * 0.15)
+
+
+def test_light_ink_on_dark_background_with_light_ink_setting():
+    board = np.full((240, 320), 40, np.uint8)
+    cv2.putText(board, "7", (130, 170), cv2.FONT_HERSHEY_SIMPLEX, 3, 230, 8)
+    assert len(find_digits(board, light_ink=True)) == 1
