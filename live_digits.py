@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""live-digits: box and read every handwritten digit held up to a webcam, or in image files.
+
+Results go to stdout; log messages go to stderr. Run with --help for usage.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEFAULT_STILL_FOLDER = PROJECT_ROOT / "digits"
+DEFAULT_SHEET_PATH = Path("out") / "contact_sheet.png"
+DEFAULT_CONFIDENCE = 0.6  # keep equal to recognizer.recognize.DEFAULT_CONFIDENCE_THRESHOLD (test checks)
+EXIT_FAILURE = 2        # nothing could be done: bad arguments, no model, no readable image
+EXIT_OUTPUT_CLOSED = 1  # stdout was closed by its reader (e.g. piped into head)
+EXIT_INTERRUPTED = 130  # the shell convention for "ended by Ctrl-C" (128 + SIGINT)
+
+log = logging.getLogger("live_digits")
+
+DESCRIPTION = """\
+Find and read handwritten digits.
+
+Live mode (the default) boxes and labels every digit a webcam sees. Still mode (--still)
+does the same for image files and folders: one result line per image on stdout (or one
+JSON object with --json) and a contact sheet showing each image, its boxes and the 28x28
+inputs the model saw."""
+
+EPILOG = """\
+examples:
+  python live_digits.py --still                     read every image in digits/
+  python live_digits.py --still photo.jpg scans/    a file and a folder
+  python live_digits.py --still scans/ --json > results.json
+  python live_digits.py --still photo.jpg --conf 0.8 --show --no-sheet
+
+output (still mode):
+  digits/digit3.png  3  (0.99)                      number(s) and confidence per image
+  digits/row.png  12 7  (min 0.81, mean 0.95)       several digits: min and mean confidence
+  digits/bad.png: error: truncated or corrupt PNG file
+  digits below the --conf threshold are shown as "?".
+
+exit status:
+  0  at least one image was read    1  the contact sheet could not be written
+  2  no image could be read, bad arguments, or the model failed to load
+  130  interrupted (Ctrl-C)"""
+
+
+def probability(text: str) -> float:
+    """argparse type for a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="live_digits.py", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Groups mirror the live mode to come: it adds --source to "input" and --headless to
+    # "output", and reuses --model, --conf, --show and --json unchanged.
+    mode = parser.add_argument_group("mode")
+    mode.add_argument("--still", action="store_true",
+                      help="read image files instead of a webcam")
+    source = parser.add_argument_group("input")
+    source.add_argument("paths", nargs="*", metavar="PATH",
+                        help="image files or folders for --still (folders: their images in natural "
+                             f"order; default: {_display_path(DEFAULT_STILL_FOLDER)}/)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", metavar="PATH", default=None,
+                       help="model checkpoint (default: models/mlp.pt in the project)")
+    model.add_argument("--conf", metavar="FLOAT", type=probability, default=DEFAULT_CONFIDENCE,
+                       help="confidence threshold: digits below it are shown as '?' "
+                            f"(default: {DEFAULT_CONFIDENCE})")
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true",
+                        help="print one JSON object with every result to stdout instead of lines")
+    output.add_argument("--show", action="store_true",
+                        help="show the contact sheet in a window (needs a display)")
+    sheet = output.add_mutually_exclusive_group()
+    sheet.add_argument("--sheet", metavar="PATH", type=Path, default=DEFAULT_SHEET_PATH,
+                       help=f"where to write the contact sheet PNG (default: {DEFAULT_SHEET_PATH})")
+    sheet.add_argument("--no-sheet", action="store_true", help="do not write a contact sheet")
+    output.add_argument("-v", "--verbose", action="store_true",
+                        help="log details (timings per image, tracebacks) to stderr")
+    return parser
+
+
+class CliFormatter(logging.Formatter):
+    """Bare messages for progress, "warning: ..." / "error: ..." prefixes for problems."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {message}"
+        return message
+
+
+def configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(CliFormatter("%(message)s"))
+    # Only our loggers are lowered to DEBUG: matplotlib and PIL are chatty at DEBUG.
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    level = logging.DEBUG if verbose else logging.INFO
+    for name in ("live_digits", "recognizer"):
+        logging.getLogger(name).setLevel(level)
+    import cv2
+    # OpenCV prints its own warnings (e.g. "libpng error") for every bad file; the bad
+    # file is already reported in one line, so they are only wanted when debugging.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING if verbose
+                                  else cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.still:
+        log.error("live webcam mode is not built yet; use --still [PATH ...] to read image files")
+        return EXIT_FAILURE
+    # Heavy imports (torch, OpenCV) after argument parsing, so --help and usage errors are instant.
+    from recognizer.checkpoint import CheckpointError
+    from recognizer.recognize import Recognizer
+    from recognizer.still import StillOptions, run_still
+
+    try:
+        recognizer = Recognizer.load(args.model, confidence_threshold=args.conf)
+    except CheckpointError as error:
+        log.error("%s", error)
+        return EXIT_FAILURE
+    log.debug("model %s, confidence threshold %.2f", recognizer.name, recognizer.confidence_threshold)
+    paths = args.paths or [_display_path(DEFAULT_STILL_FOLDER)]
+    options = StillOptions(json_output=args.json, sheet_path=None if args.no_sheet else args.sheet,
+                           show=args.show)
+    return run_still(paths, recognizer, options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        log.warning("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (e.g. piped into head): stop quietly, and point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OUTPUT_CLOSED
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

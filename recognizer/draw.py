@@ -1,0 +1,102 @@
+"""Draw a Recognition onto an image: a box, label and confidence per digit, numbers above.
+
+Pure OpenCV and cheap enough to run on every camera frame in live mode.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from recognizer.recognize import UNCERTAIN_MARK, Box, Digit, Recognition
+
+# Colours are BGR.
+CERTAIN_COLOR = (40, 160, 0)      # green: the label is trusted
+UNCERTAIN_COLOR = (0, 90, 240)    # orange-red: below the confidence threshold, shown as "?"
+NUMBER_COLOR = (170, 60, 0)       # blue: a whole number read from a group of digits
+TEXT_COLOR = (255, 255, 255)      # label text, drawn on a filled background of the box colour
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+# Sizes are given for an image whose longer side is REFERENCE_SIDE_PX and scaled linearly,
+# so a label covers about the same share of a phone photo as of a webcam frame.
+REFERENCE_SIDE_PX = 640
+LABEL_FONT_SCALE = 0.5
+NUMBER_FONT_SCALE = 0.75
+MIN_FONT_SCALE = 0.3              # below this Hershey glyphs are unreadable
+BOX_THICKNESS_PX = 2
+TEXT_THICKNESS_PX = 1
+TEXT_PADDING_PX = 3               # space between a label's text and its background edge
+
+
+@dataclass(frozen=True)
+class DrawStyle:
+    """Pixel sizes for one image size; compute once per frame size with ``style_for``."""
+    label_font_scale: float
+    number_font_scale: float
+    box_thickness: int
+    text_thickness: int
+    padding: int
+
+
+def style_for(image_shape: tuple[int, ...]) -> DrawStyle:
+    scale = max(image_shape[:2]) / REFERENCE_SIDE_PX
+    return DrawStyle(
+        label_font_scale=max(MIN_FONT_SCALE, LABEL_FONT_SCALE * scale),
+        number_font_scale=max(MIN_FONT_SCALE, NUMBER_FONT_SCALE * scale),
+        box_thickness=max(1, round(BOX_THICKNESS_PX * scale)),
+        text_thickness=max(1, round(TEXT_THICKNESS_PX * scale)),
+        padding=max(1, round(TEXT_PADDING_PX * scale)),
+    )
+
+
+def draw_recognition(image_bgr: np.ndarray, recognition: Recognition,
+                     text_of: Callable[[Digit], str]) -> np.ndarray:
+    """Return an annotated BGR copy of ``image_bgr`` (gray input is converted to BGR).
+
+    ``text_of`` is ``Recognizer.text_of``: it decides which digits are uncertain ("?").
+    Each digit gets its box and "label confidence" beneath it; each number is written
+    above the digits it was read from.
+    """
+    canvas = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr.copy()
+    style = style_for(canvas.shape)
+    for digit in recognition.digits:
+        text = text_of(digit)
+        color = UNCERTAIN_COLOR if text == UNCERTAIN_MARK else CERTAIN_COLOR
+        x, y, w, h = digit.box
+        cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, style.box_thickness)
+        # ".97" rather than "0.97": labels of neighbouring digits overlap less.
+        confidence = f"{digit.confidence:.2f}".removeprefix("0")
+        _draw_label(canvas, f"{text} {confidence}", (x, y + h + style.box_thickness),
+                    style.label_font_scale, color, style, below=True)
+    for number, group in zip(recognition.numbers, recognition.groups):
+        x, y, _, _ = _union_box([recognition.digits[i].box for i in group])
+        color = UNCERTAIN_COLOR if UNCERTAIN_MARK in number else NUMBER_COLOR
+        _draw_label(canvas, number, (x, y - style.box_thickness), style.number_font_scale, color, style,
+                    below=False)
+    return canvas
+
+
+def _draw_label(canvas: np.ndarray, text: str, anchor: tuple[int, int], font_scale: float,
+                background: tuple[int, int, int], style: DrawStyle, below: bool) -> None:
+    """Write ``text`` on a filled box whose top (below=True) or bottom edge sits at ``anchor``.
+
+    The box is shifted to stay inside the image, so labels at the border stay readable.
+    """
+    (text_w, text_h), baseline = cv2.getTextSize(text, FONT, font_scale, style.text_thickness)
+    box_w = text_w + 2 * style.padding
+    box_h = text_h + baseline + 2 * style.padding
+    height, width = canvas.shape[:2]
+    left = min(max(anchor[0], 0), max(width - box_w, 0))
+    top = anchor[1] if below else anchor[1] - box_h
+    top = min(max(top, 0), max(height - box_h, 0))
+    cv2.rectangle(canvas, (left, top), (left + box_w - 1, top + box_h - 1), background, cv2.FILLED)
+    origin = (left + style.padding, top + style.padding + text_h)
+    cv2.putText(canvas, text, origin, FONT, font_scale, TEXT_COLOR, style.text_thickness, cv2.LINE_AA)
+
+
+def _union_box(boxes: list[Box]) -> Box:
+    x, y, w, h = cv2.boundingRect(np.array([corner for x, y, w, h in boxes
+                                            for corner in ((x, y), (x + w - 1, y + h - 1))], np.int32))
+    return x, y, w, h

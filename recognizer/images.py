@@ -1,0 +1,194 @@
+"""Reading image files robustly, and expanding command-line paths into image files.
+
+Every image comes back as 8-bit BGR, whatever was on disk (gray, RGB, RGBA, palette,
+16-bit), so the recognizer and the drawing code only ever see one format. Every way a
+file can fail to be an image becomes one ``ImageReadError`` with a one-line reason.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Extensions that list_images picks up inside a folder (lower case). Files given by name
+# are always kept, whatever their extension, so that a mistake shows up as an error.
+IMAGE_EXTENSIONS = frozenset({
+    ".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".gif",
+    ".pbm", ".pgm", ".ppm", ".pnm",
+})
+# Refuse to load absurdly large files into memory: no photo of paper comes near this.
+MAX_FILE_BYTES = 1 << 30
+MAX_8BIT = 255
+MAX_16BIT = 65535
+ALPHA_CHANNEL = 3
+
+# Leading bytes of the formats we expect, only to word the error for a file that fails to
+# decode: "truncated or corrupt PNG" is more useful than "not an image" for a real PNG.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"BM", "BMP"),
+    (b"GIF8", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+_WEBP_RIFF, _WEBP_TAG, _WEBP_TAG_OFFSET = b"RIFF", b"WEBP", 8
+_NATURAL_SORT_CHUNKS = re.compile(r"(\d+)")
+
+
+class ImageReadError(ValueError):
+    """A path that could not be read as an image; ``reason`` is one line without the path."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {reason}")
+        self.path = os.fspath(path)
+        self.reason = reason
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read any PNG/JPEG/BMP/... file as an H x W x 3 uint8 BGR array.
+
+    Transparent pixels become white paper, 16-bit images are scaled to 8 bits, gray and
+    palette images are expanded to BGR, and JPEG EXIF orientation is honoured.
+    """
+    data = _read_bytes(path)
+    image_format = _detect_format(data)
+    # JPEG is the format phone photos arrive in, so its EXIF rotation matters, and it has
+    # no alpha. IMREAD_UNCHANGED (needed to keep alpha and 16 bits for the other formats)
+    # ignores EXIF rotation, so JPEG is decoded with flags that apply it.
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if image_format == "JPEG" else cv2.IMREAD_UNCHANGED
+    try:
+        # imdecode of the bytes rather than imread: imread cannot open non-ASCII paths on
+        # Windows, and reading the bytes ourselves gives precise OS error messages.
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as error:
+        raise ImageReadError(path, f"cannot decode image ({_first_line(str(error))})") from None
+    if image is None or image.size == 0:
+        if image_format is None:
+            raise ImageReadError(path, "not an image file (unrecognised content)")
+        raise ImageReadError(path, f"truncated or corrupt {image_format} file")
+    return _to_bgr8(path, image)
+
+
+def list_images(paths: Iterable[str]) -> list[str]:
+    """Expand folders into the image files inside them; keep every other path as given.
+
+    Folder members are naturally sorted (digit2 before digit10) and returned as
+    ``os.path.join(folder_as_given, name)``. Files, non-image names and missing paths are
+    kept unchanged so that each produces a result or an error entry instead of vanishing.
+    A folder without image files is kept too, so it is reported rather than skipped.
+    """
+    expanded: list[str] = []
+    for given in paths:
+        if not os.path.isdir(given):
+            expanded.append(given)
+            continue
+        members = _image_files_in(given)
+        if not members:
+            log.warning("no image files in folder %s", given)
+            expanded.append(given)
+            continue
+        expanded.extend(os.path.join(given, name) for name in members)
+    return expanded
+
+
+def natural_sort_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders embedded numbers by value: digit2 < digit10."""
+    # Each chunk is tagged so that numbers and text never get compared with each other.
+    return tuple((0, int(chunk)) if chunk.isdigit() else (1, chunk.casefold())
+                 for chunk in _NATURAL_SORT_CHUNKS.split(name))
+
+
+def _image_files_in(folder: str) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries
+                     # Hidden files are skipped: macOS leaves "._name.png" resource forks
+                     # beside copied images, and they are not images.
+                     if not entry.name.startswith(".")
+                     and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
+                     and entry.is_file()]
+    except OSError as error:
+        log.warning("cannot list folder %s: %s", folder, error.strerror or error)
+        return []
+    return sorted(names, key=lambda name: (natural_sort_key(name), name))
+
+
+def _read_bytes(path: str | os.PathLike[str]) -> bytes:
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            # list_images keeps image-less folders so that they are reported, not dropped.
+            reason = ("is a folder, not an image file" if _image_files_in(os.fspath(path))
+                      else "folder contains no image files")
+            raise ImageReadError(path, reason)
+        # A FIFO or device would block or never end; only regular files are images.
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageReadError(path, "not a regular file")
+        if info.st_size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ImageReadError(path, f"file too large ({info.st_size} bytes, limit {MAX_FILE_BYTES})")
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file or folder") from None
+    except PermissionError:
+        raise ImageReadError(path, "permission denied") from None
+    except OSError as error:
+        raise ImageReadError(path, f"cannot read file ({error.strerror or error})") from None
+    if not data:  # the file shrank between stat and read
+        raise ImageReadError(path, "empty file (0 bytes)")
+    return data
+
+
+def _detect_format(data: bytes) -> str | None:
+    for signature, name in _SIGNATURES:
+        if data.startswith(signature):
+            return name
+    if data.startswith(_WEBP_RIFF) and data[_WEBP_TAG_OFFSET:_WEBP_TAG_OFFSET + len(_WEBP_TAG)] == _WEBP_TAG:
+        return "WebP"
+    return None
+
+
+def _to_bgr8(path: str | os.PathLike[str], image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels not in (1, 3, 4):
+        raise ImageReadError(path, f"unsupported image with {channels} channels")
+    image = _to_8bit(image)
+    if channels == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if channels == 4:
+        return _composite_on_paper(image)
+    return image
+
+
+def _to_8bit(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return cv2.convertScaleAbs(image, alpha=MAX_8BIT / MAX_16BIT)
+    # Float or signed images (TIFF, EXR) have no fixed white level: stretch what is there.
+    return cv2.normalize(image, None, 0, MAX_8BIT, cv2.NORM_MINMAX, cv2.CV_8U)
+
+
+def _composite_on_paper(bgra: np.ndarray) -> np.ndarray:
+    """Blend a BGRA image onto white: a transparent background is blank paper, not ink."""
+    bgr = np.ascontiguousarray(bgra[:, :, :ALPHA_CHANNEL])
+    alpha = bgra[:, :, ALPHA_CHANNEL].astype(np.float32) / MAX_8BIT
+    paper = np.full_like(bgr, MAX_8BIT)
+    return cv2.blendLinear(bgr, paper, alpha, 1.0 - alpha)
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else "unknown error"

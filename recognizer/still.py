@@ -1,0 +1,161 @@
+"""Still mode: recognise digits in image files, report per image, draw a contact sheet.
+
+Results go to stdout (one line per image, or one JSON object with ``json_output``);
+everything else is logged to stderr, so stdout can be piped or parsed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import numpy as np
+
+from recognizer.draw import draw_recognition
+from recognizer.images import ImageReadError, list_images, read_image
+from recognizer.recognize import Recognition, Recognizer
+from recognizer.sheet import MAX_ENTRIES as MAX_SHEET_ENTRIES
+from recognizer.sheet import SheetEntry, save_contact_sheet, thumbnail
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_NOTHING_READ = 2
+EXIT_SHEET_FAILED = 1
+MAX_FILE_COLUMN = 40   # human output pads file names to align columns, up to this width
+COLUMN_GAP = "  "
+JSON_INDENT = 2
+
+
+@dataclass(frozen=True)
+class StillOptions:
+    json_output: bool = False
+    sheet_path: str | os.PathLike[str] | None = None  # None: no contact sheet file
+    show: bool = False                                 # show the contact sheet in a window
+
+
+@dataclass(frozen=True, eq=False)
+class ImageResult:
+    """The outcome for one path: a recognition, or the one-line reason it failed."""
+    file: str
+    width: int = 0
+    height: int = 0
+    recognition: Recognition | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def recognition_to_json(recognition: Recognition) -> dict[str, Any]:
+    """The ``digits`` and ``numbers`` part of the JSON schema (shared with live snapshots)."""
+    return {
+        "digits": [{"label": int(digit.label), "confidence": float(digit.confidence),
+                    "box": [int(value) for value in digit.box]} for digit in recognition.digits],
+        "numbers": [str(number) for number in recognition.numbers],
+    }
+
+
+def result_to_json(result: ImageResult) -> dict[str, Any]:
+    recognized = recognition_to_json(result.recognition) if result.recognition is not None \
+        else {"digits": [], "numbers": []}
+    return {"file": result.file, "width": result.width, "height": result.height, **recognized,
+            "error": result.error}
+
+
+def still_report_json(results: Sequence[ImageResult], recognizer: Recognizer) -> dict[str, Any]:
+    return {"model": recognizer.name, "images": [result_to_json(result) for result in results]}
+
+
+def human_line(result: ImageResult, file_width: int = 0) -> str:
+    """``file  numbers  (confidence)``, or ``file: error: reason`` for a failed image."""
+    if result.error is not None or result.recognition is None:
+        return f"{result.file}: error: {result.error}"
+    file_column = result.file.ljust(file_width)
+    confidences = [digit.confidence for digit in result.recognition.digits]
+    if not confidences:
+        return f"{file_column}{COLUMN_GAP}(no digits found)"
+    numbers = " ".join(result.recognition.numbers)
+    if len(confidences) == 1:
+        confidence = f"({confidences[0]:.2f})"
+    else:
+        confidence = f"(min {min(confidences):.2f}, mean {statistics.fmean(confidences):.2f})"
+    return f"{file_column}{COLUMN_GAP}{numbers}{COLUMN_GAP}{confidence}"
+
+
+def recognize_file(path: str, recognizer: Recognizer) -> tuple[ImageResult, np.ndarray | None]:
+    """Read and recognise one file; returns the result and the image (None on failure)."""
+    try:
+        image = read_image(path)
+    except ImageReadError as error:
+        return ImageResult(path, error=error.reason), None
+    height, width = image.shape[:2]
+    try:
+        recognition = recognizer.recognize(image)
+    except Exception as error:  # noqa: BLE001 - one odd image must not end a run over a folder
+        log.debug("recognition of %s failed", path, exc_info=True)
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = f"recognition failed ({type(error).__name__}{': ' + detail if detail else ''})"
+        return ImageResult(path, width, height, error=reason), None
+    times = recognition.times
+    log.debug("%s: %dx%d, %d digits; segment %.1f ms, crops %.1f ms, inference %.1f ms", path, width, height,
+              len(recognition.digits), times.segment_ms, times.crops_ms, times.inference_ms)
+    return ImageResult(path, width, height, recognition), image
+
+
+def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOptions,
+              stdout: TextIO | None = None) -> int:
+    """Recognise every image in ``paths`` (folders expanded); returns the exit code.
+
+    0 when at least one image was read and recognised, 2 when none was, 1 when the
+    contact sheet could not be written. A bad file never stops the run.
+    """
+    stdout = stdout if stdout is not None else sys.stdout
+    files = list_images(paths)
+    want_sheet = options.sheet_path is not None or options.show
+    file_width = min(MAX_FILE_COLUMN, max((len(file) for file in files), default=0))
+    results: list[ImageResult] = []
+    sheet_entries: list[SheetEntry] = []
+    for file in files:
+        result, image = recognize_file(file, recognizer)
+        results.append(result)
+        if options.json_output:
+            if result.error is not None:
+                log.warning("%s: %s", result.file, result.error)
+        else:
+            print(human_line(result, file_width), file=stdout, flush=True)
+        # Only as many entries as the sheet can show are kept: each holds a thumbnail.
+        if want_sheet and len(sheet_entries) < MAX_SHEET_ENTRIES:
+            annotated = None if image is None else thumbnail(
+                draw_recognition(image, result.recognition, recognizer.text_of))
+            sheet_entries.append(SheetEntry(result.file, annotated, result.recognition, result.error))
+
+    if options.json_output:
+        json.dump(still_report_json(results, recognizer), stdout, indent=JSON_INDENT, allow_nan=False)
+        stdout.write("\n")
+        stdout.flush()
+
+    failed = sum(not result.ok for result in results)
+    if not files:
+        log.error("no images given")
+    elif failed:
+        log.warning("%d of %d images failed", failed, len(results))
+
+    exit_code = EXIT_OK if failed < len(results) else EXIT_NOTHING_READ
+    if want_sheet and sheet_entries:
+        if len(results) > len(sheet_entries):
+            log.warning("contact sheet shows the first %d of %d images", len(sheet_entries), len(results))
+        title = f"{recognizer.name}  (confidence threshold {recognizer.confidence_threshold:.2f})"
+        try:
+            save_contact_sheet(sheet_entries, options.sheet_path, recognizer.text_of, title, options.show)
+        except (OSError, ValueError) as error:
+            log.error("cannot write contact sheet %s: %s", options.sheet_path, error)
+            if exit_code == EXIT_OK:
+                exit_code = EXIT_SHEET_FAILED
+    return exit_code

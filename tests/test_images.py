@@ -1,0 +1,214 @@
+"""Reading every kind of image file, and expanding paths into image files.
+
+Most tests call ``recognizer.images`` directly (fast); one runs the real CLI on the
+formats that need conversion, to prove they reach the recognizer as readable paper.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from recognizer.images import ImageReadError, list_images, natural_sort_key, read_image
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CLI = PROJECT_ROOT / "live_digits.py"
+CLI_TIMEOUT_S = 120
+WHITE = 255
+INK = 0
+DIGIT_SCALE = 3          # Hershey font scale: digits about 65 px tall
+DIGIT_THICKNESS = 8      # about an eighth of the height, like MNIST strokes
+DIGIT_SPACING_PX = 90
+
+
+def digits_on_paper(text: str, height: int = 200) -> np.ndarray:
+    """Black digits drawn one by one, well apart, on white: gray uint8 image."""
+    width = DIGIT_SPACING_PX * (len(text) + 1)
+    image = np.full((height, width), WHITE, np.uint8)
+    for index, character in enumerate(text):
+        origin = (DIGIT_SPACING_PX // 2 + index * DIGIT_SPACING_PX, height * 2 // 3)
+        cv2.putText(image, character, origin, cv2.FONT_HERSHEY_SIMPLEX, DIGIT_SCALE, INK,
+                    DIGIT_THICKNESS, cv2.LINE_AA)
+    return image
+
+
+def transparent_rgba(gray_digits: np.ndarray) -> np.ndarray:
+    """BGRA with black ink opaque and the paper fully transparent (colour black underneath).
+
+    The hidden colour under transparent pixels is black on purpose: a reader that drops the
+    alpha channel instead of compositing onto white sees an all-black image.
+    """
+    alpha = WHITE - gray_digits
+    return np.dstack([np.zeros_like(gray_digits)] * 3 + [alpha])
+
+
+# -- read_image: formats ------------------------------------------------------------------
+
+def test_gray_png_becomes_bgr(tmp_path: Path) -> None:
+    gray = digits_on_paper("7")
+    cv2.imwrite(str(tmp_path / "gray.png"), gray)
+    image = read_image(tmp_path / "gray.png")
+    assert image.dtype == np.uint8 and image.shape == (*gray.shape, 3)
+    np.testing.assert_array_equal(image[:, :, 1], gray)
+
+
+def test_rgba_transparency_is_white_paper(tmp_path: Path) -> None:
+    gray = digits_on_paper("4")
+    cv2.imwrite(str(tmp_path / "rgba.png"), transparent_rgba(gray))
+    image = read_image(tmp_path / "rgba.png")
+    assert image.shape == (*gray.shape, 3)
+    np.testing.assert_allclose(image[:, :, 0], gray, atol=1)  # ink stays ink, the rest is white
+
+
+def test_gray_with_alpha_is_composited(tmp_path: Path) -> None:
+    gray = digits_on_paper("2")
+    Image.fromarray(np.dstack([np.zeros_like(gray), WHITE - gray]), "LA").save(tmp_path / "la.png")
+    np.testing.assert_allclose(read_image(tmp_path / "la.png")[:, :, 2], gray, atol=1)
+
+
+def test_16_bit_png_is_scaled_to_8_bit(tmp_path: Path) -> None:
+    gray = digits_on_paper("9")
+    cv2.imwrite(str(tmp_path / "deep.png"), gray.astype(np.uint16) * 257)
+    image = read_image(tmp_path / "deep.png")
+    assert image.dtype == np.uint8
+    np.testing.assert_array_equal(image[:, :, 0], gray)
+
+
+def test_16_bit_color_png(tmp_path: Path) -> None:
+    bgr = cv2.cvtColor(digits_on_paper("5"), cv2.COLOR_GRAY2BGR)
+    cv2.imwrite(str(tmp_path / "deep_color.png"), bgr.astype(np.uint16) * 257)
+    np.testing.assert_array_equal(read_image(tmp_path / "deep_color.png"), bgr)
+
+
+@pytest.mark.parametrize("transparency", [None, 0])
+def test_palette_png(tmp_path: Path, transparency: int | None) -> None:
+    gray = digits_on_paper("3")
+    palette = Image.fromarray(gray).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    options = {} if transparency is None else {"transparency": transparency}
+    palette.save(tmp_path / "palette.png", **options)
+    image = read_image(tmp_path / "palette.png")
+    assert image.shape == (*gray.shape, 3) and image.dtype == np.uint8
+    assert image.min() < 64 and image.max() == WHITE  # ink and paper both survive
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".bmp", ".tif", ".webp"])
+def test_other_formats(tmp_path: Path, extension: str) -> None:
+    bgr = cv2.cvtColor(digits_on_paper("8"), cv2.COLOR_GRAY2BGR)
+    cv2.imwrite(str(tmp_path / f"digit{extension}"), bgr)
+    image = read_image(tmp_path / f"digit{extension}")
+    assert image.shape == bgr.shape and image.dtype == np.uint8
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path: Path) -> None:
+    # Phones store photos sideways plus an EXIF "rotate 90" tag; the paper must come upright.
+    wide = np.full((40, 100, 3), WHITE, np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 clockwise to display
+    Image.fromarray(wide).save(tmp_path / "rotated.jpg", exif=exif.tobytes())
+    assert read_image(tmp_path / "rotated.jpg").shape == (100, 40, 3)
+
+
+def test_non_ascii_path(tmp_path: Path) -> None:
+    path = tmp_path / "zahl_ü_数字.png"
+    cv2.imencode(".png", digits_on_paper("1"))[1].tofile(str(path))
+    assert read_image(str(path)).shape[2] == 3
+
+
+# -- read_image: failures -------------------------------------------------------------------
+
+def _write_bad_files(folder: Path) -> dict[str, str]:
+    """Create one file per failure kind; returns file name -> expected words in the reason."""
+    ok, png = cv2.imencode(".png", digits_on_paper("6"))
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "truncated.png").write_bytes(png.tobytes()[: len(png) // 2])
+    (folder / "notes.png").write_text("this is a text file, not a picture\n")
+    return {"empty.png": "empty", "truncated.png": "truncated", "notes.png": "not an image",
+            "missing.png": "no such file"}
+
+
+def test_bad_files_raise_one_line_image_read_error(tmp_path: Path) -> None:
+    for name, expected in _write_bad_files(tmp_path).items():
+        with pytest.raises(ImageReadError) as raised:
+            read_image(tmp_path / name)
+        error = raised.value
+        assert isinstance(error, ValueError)
+        assert expected in error.reason, (name, error.reason)
+        assert "\n" not in str(error) and str(tmp_path / name) in str(error)
+
+
+def test_folder_is_not_an_image(tmp_path: Path) -> None:
+    with pytest.raises(ImageReadError, match="no image files"):
+        read_image(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root can read files without permission")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "secret.png"
+    cv2.imwrite(str(path), digits_on_paper("1"))
+    path.chmod(0)
+    with pytest.raises(ImageReadError, match="permission denied"):
+        read_image(path)
+
+
+# -- list_images ---------------------------------------------------------------------------
+
+def test_natural_sort_key() -> None:
+    names = ["digit10.png", "Digit2.png", "digit1.png", "digit2b.png", "a.png"]
+    assert sorted(names, key=natural_sort_key) == ["a.png", "digit1.png", "Digit2.png", "digit2b.png",
+                                                    "digit10.png"]
+
+
+def test_list_images_expands_folders_in_natural_order(tmp_path: Path) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for name in ["digit10.png", "digit2.PNG", "digit1.jpg", "readme.txt", ".digit0.png"]:
+        (folder / name).write_bytes(b"x")
+    (folder / "nested.png").mkdir()  # a folder with an image-like name is not an image
+    given = str(folder)
+    assert list_images([given]) == [os.path.join(given, name)
+                                    for name in ["digit1.jpg", "digit2.PNG", "digit10.png"]]
+
+
+def test_list_images_keeps_files_and_missing_paths_as_given(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not an image")
+    paths = [str(tmp_path / "notes.txt"), "no/such/file.png", str(tmp_path / "notes.txt")]
+    assert list_images(paths) == paths
+
+
+def test_list_images_keeps_a_folder_without_images(tmp_path: Path) -> None:
+    assert list_images([str(tmp_path)]) == [str(tmp_path)]
+
+
+# -- end to end: converted formats reach the recognizer ----------------------------------
+
+def test_cli_reads_gray_rgba_and_16_bit_pngs(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    gray = digits_on_paper("7")
+    cv2.imwrite(str(folder / "gray.png"), gray)
+    cv2.imwrite(str(folder / "rgba.png"), transparent_rgba(gray))
+    cv2.imwrite(str(folder / "deep.png"), gray.astype(np.uint16) * 257)
+    completed = subprocess.run([sys.executable, str(CLI), "--still", "--json", "--no-sheet", "images"],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr
+    images = json.loads(completed.stdout)["images"]
+    assert [entry["file"] for entry in images] == [os.path.join("images", name)
+                                                  for name in ("deep.png", "gray.png", "rgba.png")]
+    height, width = gray.shape
+    for entry in images:
+        assert entry["error"] is None
+        assert (entry["width"], entry["height"]) == (width, height)
+    # Same pixels after conversion, so the same reading: proves alpha became white paper
+    # and 16 bits were scaled, not clipped (either would change what the model sees).
+    readings = [(entry["numbers"], [digit["box"] for digit in entry["digits"]]) for entry in images]
+    assert readings[0] == readings[1] == readings[2]
+    assert images[1]["numbers"] == ["7"]

@@ -1,0 +1,285 @@
+"""Still mode end to end: ``live_digits.py --still`` run as a subprocess, as a user would.
+
+Tests about reading digits use the real model in models/mlp.pt. Tests about the output
+format and error handling use a small random-weight checkpoint, so they check the program
+and not the training run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from recognizer.checkpoint import DEFAULT_MODEL_PATH, save_checkpoint
+from recognizer.draw import draw_recognition
+from recognizer.model import DigitMLP
+from recognizer.recognize import DEFAULT_CONFIDENCE_THRESHOLD, Digit, Recognition, StageTimes
+from recognizer.still import recognition_to_json
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CLI = PROJECT_ROOT / "live_digits.py"
+CLI_TIMEOUT_S = 120
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+WHITE = 255
+INK = 0
+DIGIT_SCALE = 3          # Hershey font scale: digits about 65 px tall
+DIGIT_THICKNESS = 8      # about an eighth of the height, like MNIST strokes
+DIGIT_SPACING_PX = 90    # far enough apart to be separate digits, close enough for one number
+HANDWRITTEN_DIGIT_HEIGHT_PX = 60
+HANDWRITTEN_GAP_PX = 14
+HANDWRITTEN_MARGIN_PX = 40
+IMAGE_KEYS = {"file", "width", "height", "digits", "numbers", "error"}
+DIGIT_KEYS = {"label", "confidence", "box"}
+
+
+def digits_on_paper(text: str, height: int = 200) -> np.ndarray:
+    """Black digits drawn one by one on white (gray uint8), like a number written on paper."""
+    width = DIGIT_SPACING_PX * (len(text) + 1)
+    image = np.full((height, width), WHITE, np.uint8)
+    for index, character in enumerate(text):
+        origin = (DIGIT_SPACING_PX // 2 + index * DIGIT_SPACING_PX, height * 2 // 3)
+        cv2.putText(image, character, origin, cv2.FONT_HERSHEY_SIMPLEX, DIGIT_SCALE, INK,
+                    DIGIT_THICKNESS, cv2.LINE_AA)
+    return image
+
+
+def run_cli(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(CLI), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=CLI_TIMEOUT_S)
+
+
+def assert_clean_stderr(completed: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in completed.stderr, completed.stderr
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "random.pt"
+    save_checkpoint(path, DigitMLP(hidden=(16,)), {"purpose": "schema and error tests only"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def real_model() -> Path:
+    # Not a skip: the accuracy tests must run wherever the suite runs, and a missing
+    # model is a failure to ship, not a reason to pass quietly.
+    assert DEFAULT_MODEL_PATH.is_file(), f"{DEFAULT_MODEL_PATH} missing: train it with python train.py"
+    return DEFAULT_MODEL_PATH
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory: pytest.TempPathFactory, random_model: Path
+              ) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One --json run over good and bad files, a folder and single files (run once, many checks)."""
+    work = tmp_path_factory.mktemp("mixed")
+    folder = work / "scans"
+    folder.mkdir()
+    for name in ("digit10.png", "digit2.png", "digit1.png"):
+        cv2.imwrite(str(folder / name), digits_on_paper(name[len("digit"):-len(".png")]))
+    (folder / "readme.txt").write_text("not picked up from a folder: not an image extension")
+    bad = work / "bad"
+    bad.mkdir()
+    ok, png = cv2.imencode(".png", digits_on_paper("5"))
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "truncated.png").write_bytes(png.tobytes()[: len(png) // 2])
+    (bad / "notes.png").write_text("a text file with an image name\n")
+    cv2.imwrite(str(work / "single.png"), digits_on_paper("4"))
+    args = ["scans", "bad/empty.png", "single.png", "bad/truncated.png", "bad/notes.png", "bad/missing.png"]
+    completed = run_cli("--still", "--json", "--no-sheet", "--model", str(random_model), *args, cwd=work)
+    return completed, work
+
+
+# -- JSON output ------------------------------------------------------------------------------
+
+def test_json_is_one_object_with_the_exact_schema(mixed_run, random_model: Path) -> None:
+    completed, _ = mixed_run
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)  # fails if anything but one JSON document is on stdout
+    assert set(report) == {"model", "images"}
+    assert report["model"] == str(random_model)
+    for entry in report["images"]:
+        assert set(entry) == IMAGE_KEYS
+        assert isinstance(entry["file"], str)
+        assert type(entry["width"]) is int and type(entry["height"]) is int
+        assert isinstance(entry["numbers"], list) and all(isinstance(n, str) for n in entry["numbers"])
+        assert entry["error"] is None or isinstance(entry["error"], str)
+        for digit in entry["digits"]:
+            assert set(digit) == DIGIT_KEYS
+            assert type(digit["label"]) is int and 0 <= digit["label"] <= 9
+            assert type(digit["confidence"]) is float and 0.0 <= digit["confidence"] <= 1.0
+            assert len(digit["box"]) == 4 and all(type(v) is int for v in digit["box"])
+        if entry["error"] is None:
+            assert entry["width"] > 0 and entry["height"] > 0
+        else:
+            assert (entry["width"], entry["height"], entry["digits"], entry["numbers"]) == (0, 0, [], [])
+
+
+def test_folder_members_in_natural_order_and_named_as_given(mixed_run) -> None:
+    completed, _ = mixed_run
+    files = [entry["file"] for entry in json.loads(completed.stdout)["images"]]
+    assert files == [os.path.join("scans", "digit1.png"), os.path.join("scans", "digit2.png"),
+                     os.path.join("scans", "digit10.png"), "bad/empty.png", "single.png",
+                     "bad/truncated.png", "bad/notes.png", "bad/missing.png"]
+
+
+def test_bad_files_give_error_entries_and_the_run_goes_on(mixed_run) -> None:
+    completed, _ = mixed_run
+    entries = {entry["file"]: entry for entry in json.loads(completed.stdout)["images"]}
+    expected_reasons = {"bad/empty.png": "empty", "bad/truncated.png": "truncated",
+                        "bad/notes.png": "not an image", "bad/missing.png": "no such file"}
+    for file, words in expected_reasons.items():
+        assert words in entries[file]["error"], entries[file]
+    assert entries["single.png"]["error"] is None  # read after a bad file
+    assert_clean_stderr(completed)
+    for file in expected_reasons:
+        assert file in completed.stderr  # each failure is also logged
+
+
+def test_all_bad_files_exit_2_with_one_line_each(tmp_path: Path, random_model: Path) -> None:
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("text")
+    completed = run_cli("--still", "--no-sheet", "--model", str(random_model),
+                        "empty.png", "notes.png", "missing.png", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stdout.splitlines() == ["empty.png: error: empty file (0 bytes)",
+                                             "notes.png: error: not an image file (unrecognised content)",
+                                             "missing.png: error: no such file or folder"]
+    assert_clean_stderr(completed)
+
+
+# -- human output and contact sheet ---------------------------------------------------------------
+
+def test_human_lines_and_contact_sheet(tmp_path: Path, random_model: Path) -> None:
+    cv2.imwrite(str(tmp_path / "three.png"), digits_on_paper("3"))
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((120, 160), WHITE, np.uint8))
+    (tmp_path / "broken.png").write_bytes(b"")
+    sheet = tmp_path / "out" / "sheet.png"
+    completed = run_cli("--still", "--model", str(random_model), "--sheet", str(sheet),
+                        "three.png", "blank.png", "broken.png", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert len(lines) == 3
+    assert re.fullmatch(r"three\.png +\S.* +\((min )?[01]\.\d\d(, mean [01]\.\d\d)?\)", lines[0]), lines[0]
+    assert lines[1].split(None, 1) == ["blank.png", "(no digits found)"]
+    assert lines[2] == "broken.png: error: empty file (0 bytes)"
+    assert_clean_stderr(completed)
+    data = sheet.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None and min(picture.shape[:2]) > 100
+    assert not [p for p in sheet.parent.iterdir() if p != sheet]  # no temporary files left behind
+
+
+def test_show_without_display_warns_and_does_not_crash(tmp_path: Path, random_model: Path) -> None:
+    cv2.imwrite(str(tmp_path / "one.png"), digits_on_paper("1"))
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    completed = subprocess.run([sys.executable, str(CLI), "--still", "--show", "--no-sheet",
+                                "--model", str(random_model), "one.png"],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, env=env)
+    assert completed.returncode == 0, completed.stderr
+    assert "warning:" in completed.stderr and "display" in completed.stderr
+    assert_clean_stderr(completed)
+
+
+# -- reading with the real model -----------------------------------------------------------------
+
+def handwritten_number(text: str, mnist: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Real handwriting: MNIST test digits cropped to their ink and written side by side,
+    black on white, like a number on paper (gray uint8)."""
+    images, labels = mnist
+    pieces = []
+    for character in text:
+        sample = images[np.flatnonzero(labels == int(character))[0]]  # first of its label: fixed
+        x, y, w, h = cv2.boundingRect(sample)
+        ink = sample[y:y + h, x:x + w]
+        scale = HANDWRITTEN_DIGIT_HEIGHT_PX / h
+        ink = cv2.resize(ink, (max(1, round(w * scale)), HANDWRITTEN_DIGIT_HEIGHT_PX),
+                         interpolation=cv2.INTER_CUBIC)
+        pieces.append(np.pad(ink, ((0, 0), (0, HANDWRITTEN_GAP_PX))))
+    row = WHITE - np.hstack(pieces)
+    return np.pad(row, HANDWRITTEN_MARGIN_PX, constant_values=WHITE)
+
+
+def test_reads_numbers_in_reading_order(tmp_path: Path, real_model: Path,
+                                        mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    cv2.imwrite(str(tmp_path / "handwritten.png"), handwritten_number("123", mnist_test))
+    cv2.imwrite(str(tmp_path / "font.png"), digits_on_paper("1234567890"))
+    completed = run_cli("--still", "--json", "--no-sheet", "handwritten.png", "font.png", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["model"] == str(real_model)
+    handwritten, font = report["images"]
+    assert handwritten["numbers"] == ["123"]
+    assert [digit["label"] for digit in handwritten["digits"]] == [1, 2, 3]
+    assert all(digit["confidence"] >= DEFAULT_CONFIDENCE_THRESHOLD for digit in handwritten["digits"])
+    # Font glyphs are not handwriting (a serifed 1, a hooked 6), so only the reading order is
+    # asserted for them: ten boxes, left to right.
+    boxes_x = [digit["box"][0] for digit in font["digits"]]
+    assert len(boxes_x) == 10 and boxes_x == sorted(boxes_x)
+
+
+# -- model and mode errors ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model_content", [None, b"not a checkpoint at all"])
+def test_missing_or_corrupt_model_is_one_line_exit_2(tmp_path: Path, model_content: bytes | None) -> None:
+    model = tmp_path / "model.pt"
+    if model_content is not None:
+        model.write_bytes(model_content)
+    cv2.imwrite(str(tmp_path / "one.png"), digits_on_paper("1"))
+    completed = run_cli("--still", "--no-sheet", "--model", str(model), "one.png", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(model) in lines[0], completed.stderr
+
+
+def test_live_mode_not_built_yet_is_one_line_exit_2() -> None:
+    completed = run_cli()
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--still" in lines[0]
+
+
+def test_help_and_bad_arguments() -> None:
+    help_run = run_cli("--help")
+    assert help_run.returncode == 0 and "--still" in help_run.stdout and "--json" in help_run.stdout
+    bad_conf = run_cli("--still", "--conf", "1.5")
+    assert bad_conf.returncode == 2 and "--conf" in bad_conf.stderr
+    assert_clean_stderr(bad_conf)
+
+
+def test_cli_default_confidence_matches_the_recognizer() -> None:
+    import live_digits  # the CLI keeps its own copy so that --help need not import torch
+    assert live_digits.DEFAULT_CONFIDENCE == DEFAULT_CONFIDENCE_THRESHOLD
+
+
+# -- building blocks (in process) ------------------------------------------------------------------
+
+def _fake_recognition() -> Recognition:
+    digits = (Digit(1, 0.99, (10, 20, 15, 30)), Digit(7, 0.30, (30, 20, 15, 30)))
+    return Recognition(digits=digits, numbers=("1?",), groups=((0, 1),),
+                       inputs=np.zeros((2, 28, 28), np.uint8), probabilities=np.full((2, 10), 0.1),
+                       times=StageTimes(0.0, 0.0, 0.0))
+
+
+def test_recognition_to_json_is_plain_python() -> None:
+    converted = recognition_to_json(_fake_recognition())
+    assert json.loads(json.dumps(converted)) == {
+        "digits": [{"label": 1, "confidence": 0.99, "box": [10, 20, 15, 30]},
+                   {"label": 7, "confidence": 0.30, "box": [30, 20, 15, 30]}],
+        "numbers": ["1?"]}
+
+
+def test_draw_recognition_returns_an_annotated_copy() -> None:
+    image = np.full((80, 120), WHITE, np.uint8)
+    drawn = draw_recognition(image, _fake_recognition(), lambda d: str(d.label) if d.confidence > 0.5 else "?")
+    assert drawn.shape == (80, 120, 3) and drawn.dtype == np.uint8
+    assert (image == WHITE).all()            # the input is untouched
+    assert (drawn != WHITE).any(axis=2).sum() > 100  # boxes and labels were drawn
