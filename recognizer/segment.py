@@ -27,6 +27,8 @@ FAINT_DARKNESS_LEVEL = 24     # faint marks (printed lines, pencil) start here
 # -- line removal ------------------------------------------------------------------------
 LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
 LINE_MIN_LENGTH_PX = 40
+SPANNING_LINE_FRACTION = 0.5   # thin lines this long are removed even when as dark as ink
+MAX_LINE_SHARE = 0.7           # a candidate lying mostly on printed lines is a line remnant
 RULED_PAGE_MIN_LINE_FRACTION = 1.0  # line pixels of a ruled page: at least (height + width) x this
 LINE_MAX_THICKNESS_PX = 6      # thicker straight strokes are pen strokes, not printed lines
 LINE_TILT_SLACK_PX = 2         # rows of slack so lines tilted by a few degrees still count as straight
@@ -47,6 +49,9 @@ MAX_SAME_TONE_RING_SHARE = 0.25
 MERGE_MIN_X_OVERLAP = 0.5      # pieces overlapping this share of the narrower piece's width...
 MERGE_MAX_Y_GAP = 0.35         # ...and closer than this share of the taller piece's height merge
 MERGE_SMALL_PIECE_FACTOR = 0.5  # a piece at most this share of its neighbour's height is "small"
+MERGE_TOUCH_PX = 2             # pieces this close vertically (or MERGE_TOUCH_FRACTION of the
+MERGE_TOUCH_FRACTION = 0.05    # shorter one's height) are one digit when they overlap in x...
+MERGE_MAX_TOUCHING_HEIGHT_FACTOR = 2.6  # ...and together are at most this many times the shorter's height
 MERGE_MAX_HEIGHT_FACTOR = 1.6  # a merged digit is no taller than this many times its tallest piece
 
 
@@ -88,29 +93,34 @@ def darkness_of_frame(gray: np.ndarray, paper_small: np.ndarray) -> np.ndarray:
     return 255 - cv2.divide(gray, np.maximum(paper, 1), scale=255)
 
 
-def straight_lines(faint: np.ndarray, length_fraction: float = LINE_MIN_LENGTH_FRACTION) -> np.ndarray:
-    """uint8 mask of long, thin, nearly straight horizontal and vertical lines (ruled and grid paper).
+def straight_lines(faint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 masks of thin, nearly straight horizontal and vertical lines: (long, spanning).
 
-    A run counts when it is at least ``length_fraction`` of the frame's side long and no
-    thicker than a printed line; a pen stroke is thicker, so a digit's stem survives.
+    ``long`` lines run at least LINE_MIN_LENGTH_FRACTION of the frame's side (ruled and grid
+    paper); ``spanning`` ones at least SPANNING_LINE_FRACTION (a margin line, the page edge),
+    longer than any digit's stroke. Only runs no thicker than a printed line count, so the
+    stem of a digit written with a real pen survives.
     """
     height, width = faint.shape
-    lines = np.zeros_like(faint)
+    long_lines = np.zeros_like(faint)
+    spanning = np.zeros_like(faint)
     for axis_length, horizontal in ((width, True), (height, False)):
-        length = max(LINE_MIN_LENGTH_PX, int(axis_length * length_fraction))
         slack = 2 * LINE_TILT_SLACK_PX + 1
         along = (LINE_GAP_PX, 1) if horizontal else (1, LINE_GAP_PX)
         across = (1, slack) if horizontal else (slack, 1)
-        run = (length, 1) if horizontal else (1, length)
         thick_across = (1, LINE_MAX_THICKNESS_PX + 1) if horizontal else (LINE_MAX_THICKNESS_PX + 1, 1)
         # Close small gaps along the line (noise), thicken across it (a few degrees of tilt),
         # then keep only what contains a long straight run.
         candidate = cv2.morphologyEx(faint, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
         candidate = cv2.dilate(candidate, cv2.getStructuringElement(cv2.MORPH_RECT, across))
-        straight = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, run))
         thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_across))
-        lines |= cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
-    return lines
+        thin_faint = cv2.bitwise_and(faint, cv2.bitwise_not(thick))
+        for fraction, result in ((LINE_MIN_LENGTH_FRACTION, long_lines), (SPANNING_LINE_FRACTION, spanning)):
+            length = max(LINE_MIN_LENGTH_PX, int(axis_length * fraction))
+            run = (length, 1) if horizontal else (1, length)
+            straight = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, run))
+            result |= cv2.bitwise_and(straight, thin_faint)
+    return long_lines, spanning
 
 
 def _median_of(values: np.ndarray, where: np.ndarray) -> int:
@@ -132,18 +142,20 @@ def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
     return cv2.resize(mean_small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def ink_mask_of_frame(darkness: np.ndarray) -> np.ndarray:
-    """uint8 0/255 mask of ink pixels with ruled and grid lines taken out.
+def ink_mask_of_frame(darkness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 0/255 masks: (ink with ruled and grid lines taken out, the lines found).
 
     Printed lines are fainter than pen ink, so on a line a pixel counts as ink only when it
     is clearly darker than the lines themselves; that keeps strokes whole where they cross.
     """
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
-    lines = straight_lines(faint)
+    lines, spanning = straight_lines(faint)
+    # A thin line across half the frame is never part of a digit, however dark it is.
+    ink = cv2.bitwise_and(ink, cv2.bitwise_not(cv2.dilate(spanning, np.ones((3, 3), np.uint8))))
     if cv2.countNonZero(lines) < RULED_PAGE_MIN_LINE_FRACTION * sum(darkness.shape):
         # A stroke or two of straight ink (the stem of a tall 1) is not a ruled page.
-        return ink
+        return ink, np.zeros_like(ink)
     typical_line = _median_of(darkness, lines)
     # Line darkness varies across a frame (exposure, shadows), so compare with the local level.
     # Pen strokes crossing a line are part of the line mask; leave them out of the estimate.
@@ -153,7 +165,7 @@ def ink_mask_of_frame(darkness: np.ndarray) -> np.ndarray:
     # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
     fringe = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(darker_than_lines))
-    return cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
+    return cv2.bitwise_and(ink, cv2.bitwise_not(line_only)), lines
 
 
 def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
@@ -161,8 +173,6 @@ def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
     frame_h, frame_w = frame_shape
     if h < MIN_DIGIT_HEIGHT_PX or h > MAX_DIGIT_HEIGHT_FRACTION * frame_h:
         return False
-    if x <= 0 or y <= 0 or x + w >= frame_w or y + h >= frame_h:
-        return False  # cut off by the frame edge: a thumb, the page edge, or an unreadable digit
     if w > MAX_ASPECT_WIDE * h:
         return False
     solid = area > MAX_SOLID_FILL * w * h and min(w, h) >= SOLID_MIN_SIDE_PX and w > h / 2
@@ -204,13 +214,19 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     y_gap = np.maximum.outer(y, y) - np.minimum.outer(y + h, y + h)
     taller = np.maximum.outer(h, h)
     union_height = np.maximum.outer(y + h, y + h) - np.minimum.outer(y, y)
-    near = (y_gap <= MERGE_MAX_Y_GAP * taller) & (union_height <= MERGE_MAX_HEIGHT_FACTOR * taller)
     stacked = x_overlap >= MERGE_MIN_X_OVERLAP * np.minimum.outer(w, w)
+    # Pieces that all but touch (the loops of an 8 drawn apart) merge even when they are
+    # equally tall; pieces further apart only when one is much taller, or they would join
+    # digits of two lines.
+    shorter = np.minimum.outer(h, h)
+    touching = stacked & (y_gap <= np.maximum(MERGE_TOUCH_PX, MERGE_TOUCH_FRACTION * shorter)) \
+        & (union_height <= MERGE_MAX_TOUCHING_HEIGHT_FACTOR * shorter)
+    near = (y_gap <= MERGE_MAX_Y_GAP * taller) & (union_height <= MERGE_MAX_HEIGHT_FACTOR * taller)
     # A small piece (a 5's bar) joins a bigger one it touches in x even with little overlap;
     # two digits of a number are of similar size and side by side, so they never qualify.
     small = h[:, None] <= MERGE_SMALL_PIECE_FACTOR * taller
     small_piece = (small | small.T) & (x_overlap > 0)
-    joined = near & (stacked | small_piece)
+    joined = (near & (stacked | small_piece)) | touching
     parent = list(range(count))
 
     def root(i: int) -> int:
@@ -236,9 +252,15 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     if light_ink:
         gray = 255 - gray
     paper_small = paper_of_frame(gray)
-    mask = ink_mask_of_frame(darkness_of_frame(gray, paper_small))
+    mask, lines = ink_mask_of_frame(darkness_of_frame(gray, paper_small))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    pieces = np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_PIECE_AREA_PX)[0] + 1
+    x, y, w, h, area = (stats[:, k] for k in range(5))
+    frame_h, frame_w = gray.shape
+    # Anything cut by the frame's edge is a thumb, the desk, the page edge or an unreadable
+    # digit; dropping it before merging keeps it from swallowing digits next to it.
+    inside = (x > 0) & (y > 0) & (x + w < frame_w) & (y + h < frame_h)
+    pieces = np.nonzero((area >= MIN_PIECE_AREA_PX) & inside)[0]
+    pieces = pieces[pieces > 0]
     # Paper is the brightest large surface in view; far darker "paper" is the desk, a hand or a
     # dark object, whose edges the flattening turns into ink-like rings.
     paper_level = float(np.percentile(paper_small, PAPER_LEVEL_PERCENTILE))
@@ -258,5 +280,7 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         mask = np.isin(labels[y0:y1, x0:x1], ids)
         if _continues_beyond_its_edge(gray, box, mask):
             continue
+        if np.count_nonzero(lines[y0:y1, x0:x1][mask]) > MAX_LINE_SHARE * np.count_nonzero(mask):
+            continue  # a leftover of a darker printed line (a margin line), not a digit
         regions.append(DigitRegion(box, mask))
     return regions
