@@ -123,8 +123,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     # Heavy imports (torch, OpenCV) after argument parsing, so --help and usage errors are instant.
     from recognizer.checkpoint import CheckpointError
-    from recognizer.recognize import Recognizer
+    from recognizer.recognize import Recognizer, use_inference_threads
     from recognizer.still import StillOptions, run_still
+
+    use_inference_threads()
 
     try:
         recognizer = Recognizer.load(args.model, confidence_threshold=args.conf)
