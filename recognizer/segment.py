@@ -20,6 +20,7 @@ Box = tuple[int, int, int, int]
 # -- light flattening -------------------------------------------------------------------
 PAPER_ESTIMATE_SIDE = 160      # the paper estimate is computed on a frame shrunk to this longer side
 PAPER_MAX_FILTER_FRACTION = 0.12  # max-filter size as a share of that side: wider than a stroke
+PAPER_MIN_FILTER_PX = 41       # ...and at least this many pixels of the original image (a scan is mostly digit)
 INK_DARKNESS_LEVEL = 48       # ink is at least this much darker than its local paper (of 255)
 PAPER_LEVEL_PERCENTILE = 90    # the paper's brightness: this percentile of the paper estimate
 NOT_PAPER_FRACTION = 0.35      # surfaces darker than this share of the paper are not paper
@@ -27,7 +28,7 @@ FAINT_DARKNESS_LEVEL = 24     # faint marks (printed lines, pencil) start here
 # -- line removal ------------------------------------------------------------------------
 LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
 LINE_MIN_LENGTH_PX = 40
-SPANNING_LINE_FRACTION = 0.5   # thin lines this long are removed even when as dark as ink
+BRIDGE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # spans a removed line and its fringe
 MAX_LINE_SHARE = 0.7           # a candidate lying mostly on printed lines is a line remnant
 RULED_PAGE_MIN_LINE_FRACTION = 1.0  # line pixels of a ruled page: at least (height + width) x this
 LINE_MAX_THICKNESS_PX = 6      # thicker straight strokes are pen strokes, not printed lines
@@ -74,10 +75,13 @@ def paper_of_frame(gray: np.ndarray) -> np.ndarray:
     removes its blockiness. Working on a shrunken frame makes it cheap at any resolution.
     """
     height, width = gray.shape
-    scale = PAPER_ESTIMATE_SIDE / max(height, width)
+    scale = min(1.0, PAPER_ESTIMATE_SIDE / max(height, width))
     small = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)
-    side = max(3, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
+    # The window must be wider than any stroke: a share of the frame, but never less than
+    # PAPER_MIN_FILTER_PX in the original image (a small scan is mostly digit).
+    window = max(max(height, width) * PAPER_MAX_FILTER_FRACTION, PAPER_MIN_FILTER_PX) * scale
+    side = max(3, int(window) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     return cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (3, 3), 0)
 
@@ -93,34 +97,29 @@ def darkness_of_frame(gray: np.ndarray, paper_small: np.ndarray) -> np.ndarray:
     return 255 - cv2.divide(gray, np.maximum(paper, 1), scale=255)
 
 
-def straight_lines(faint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 masks of thin, nearly straight horizontal and vertical lines: (long, spanning).
+def straight_lines(faint: np.ndarray) -> np.ndarray:
+    """uint8 mask of long, thin, nearly straight horizontal and vertical lines (ruled and grid paper).
 
-    ``long`` lines run at least LINE_MIN_LENGTH_FRACTION of the frame's side (ruled and grid
-    paper); ``spanning`` ones at least SPANNING_LINE_FRACTION (a margin line, the page edge),
-    longer than any digit's stroke. Only runs no thicker than a printed line count, so the
-    stem of a digit written with a real pen survives.
+    A run counts when it is at least LINE_MIN_LENGTH_FRACTION of the frame's side long and
+    no thicker than a printed line; a pen stroke is thicker, so a digit's stem survives.
     """
     height, width = faint.shape
-    long_lines = np.zeros_like(faint)
-    spanning = np.zeros_like(faint)
+    lines = np.zeros_like(faint)
     for axis_length, horizontal in ((width, True), (height, False)):
+        length = max(LINE_MIN_LENGTH_PX, int(axis_length * LINE_MIN_LENGTH_FRACTION))
         slack = 2 * LINE_TILT_SLACK_PX + 1
         along = (LINE_GAP_PX, 1) if horizontal else (1, LINE_GAP_PX)
         across = (1, slack) if horizontal else (slack, 1)
+        run = (length, 1) if horizontal else (1, length)
         thick_across = (1, LINE_MAX_THICKNESS_PX + 1) if horizontal else (LINE_MAX_THICKNESS_PX + 1, 1)
         # Close small gaps along the line (noise), thicken across it (a few degrees of tilt),
         # then keep only what contains a long straight run.
         candidate = cv2.morphologyEx(faint, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
         candidate = cv2.dilate(candidate, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+        straight = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, run))
         thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_across))
-        thin_faint = cv2.bitwise_and(faint, cv2.bitwise_not(thick))
-        for fraction, result in ((LINE_MIN_LENGTH_FRACTION, long_lines), (SPANNING_LINE_FRACTION, spanning)):
-            length = max(LINE_MIN_LENGTH_PX, int(axis_length * fraction))
-            run = (length, 1) if horizontal else (1, length)
-            straight = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, run))
-            result |= cv2.bitwise_and(straight, thin_faint)
-    return long_lines, spanning
+        lines |= cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
+    return lines
 
 
 def _median_of(values: np.ndarray, where: np.ndarray) -> int:
@@ -131,7 +130,7 @@ def _median_of(values: np.ndarray, where: np.ndarray) -> int:
 def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
     """Mean of ``values`` over the ``where`` pixels nearby, as a full-size float32 image."""
     height, width = values.shape
-    scale = PAPER_ESTIMATE_SIDE / max(height, width)
+    scale = min(1.0, PAPER_ESTIMATE_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     weight = cv2.resize((where > 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
     total = cv2.resize(np.where(where > 0, values, 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
@@ -150,9 +149,7 @@ def ink_mask_of_frame(darkness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
-    lines, spanning = straight_lines(faint)
-    # A thin line across half the frame is never part of a digit, however dark it is.
-    ink = cv2.bitwise_and(ink, cv2.bitwise_not(cv2.dilate(spanning, np.ones((3, 3), np.uint8))))
+    lines = straight_lines(faint)
     if cv2.countNonZero(lines) < RULED_PAGE_MIN_LINE_FRACTION * sum(darkness.shape):
         # A stroke or two of straight ink (the stem of a tall 1) is not a ruled page.
         return ink, np.zeros_like(ink)
@@ -165,7 +162,12 @@ def ink_mask_of_frame(darkness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
     fringe = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(darker_than_lines))
-    return cv2.bitwise_and(ink, cv2.bitwise_not(line_only)), lines
+    cleaned = cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
+    # Where a stroke crossed a line, removing the line cut the stroke; a small closing finds
+    # those gaps, and only removed ink pixels inside them are put back.
+    bridged = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, BRIDGE_KERNEL)
+    restored = cv2.bitwise_and(bridged, cv2.bitwise_and(line_only, ink))
+    return cv2.bitwise_or(cleaned, restored), lines
 
 
 def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
