@@ -30,7 +30,9 @@ LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of t
 LINE_MIN_LENGTH_PX = 40
 BRIDGE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # spans a removed line and its fringe
 MAX_LINE_SHARE = 0.7           # a candidate lying mostly on printed lines is a line remnant
-RULED_PAGE_MIN_LINE_FRACTION = 1.0  # line pixels of a ruled page: at least (height + width) x this
+RULED_LINE_SPAN = 0.4          # a page counts as ruled when RULED_PAGE_MIN_LINES parallel lines
+RULED_PAGE_MIN_LINES = 3       # each span at least this share of the frame,
+RULED_PAGE_MIN_LINE_PIXELS = 4.0  # or line pixels add up to (height + width) x this
 LINE_MAX_THICKNESS_PX = 6      # thicker straight strokes are pen strokes, not printed lines
 LINE_TILT_SLACK_PX = 2         # rows of slack so lines tilted by a few degrees still count as straight
 LINE_GAP_PX = 9                # gaps this long in a faint line (noise, a crossing stroke) are bridged
@@ -102,9 +104,11 @@ def straight_lines(faint: np.ndarray) -> np.ndarray:
 
     A run counts when it is at least LINE_MIN_LENGTH_FRACTION of the frame's side long and
     no thicker than a printed line; a pen stroke is thicker, so a digit's stem survives.
+    The mask is empty unless the frame shows a ruled page (see RULED_LINE_SPAN).
     """
     height, width = faint.shape
     lines = np.zeros_like(faint)
+    spanning_lines = 0
     for axis_length, horizontal in ((width, True), (height, False)):
         length = max(LINE_MIN_LENGTH_PX, int(axis_length * LINE_MIN_LENGTH_FRACTION))
         slack = 2 * LINE_TILT_SLACK_PX + 1
@@ -118,8 +122,17 @@ def straight_lines(faint: np.ndarray) -> np.ndarray:
         candidate = cv2.dilate(candidate, cv2.getStructuringElement(cv2.MORPH_RECT, across))
         straight = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, run))
         thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_across))
-        lines |= cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
-    return lines
+        found = cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
+        lines |= found
+        _, _, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
+        extent = stats[1:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
+        spanning_lines = max(spanning_lines, int(np.count_nonzero(extent >= RULED_LINE_SPAN * axis_length)))
+    # Printed lines run across the page, several of them in parallel; the straight strokes
+    # of one big digit do not. Without that evidence nothing is taken out.
+    # Faint fine grids break into dashes under noise, but then there is a lot of them.
+    ruled = spanning_lines >= RULED_PAGE_MIN_LINES or \
+        cv2.countNonZero(lines) >= RULED_PAGE_MIN_LINE_PIXELS * (height + width)
+    return lines if ruled else np.zeros_like(lines)
 
 
 def _median_of(values: np.ndarray, where: np.ndarray) -> int:
@@ -150,9 +163,8 @@ def ink_mask_of_frame(darkness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     lines = straight_lines(faint)
-    if cv2.countNonZero(lines) < RULED_PAGE_MIN_LINE_FRACTION * sum(darkness.shape):
-        # A stroke or two of straight ink (the stem of a tall 1) is not a ruled page.
-        return ink, np.zeros_like(ink)
+    if cv2.countNonZero(lines) == 0:
+        return ink, lines
     typical_line = _median_of(darkness, lines)
     # Line darkness varies across a frame (exposure, shadows), so compare with the local level.
     # Pen strokes crossing a line are part of the line mask; leave them out of the estimate.
