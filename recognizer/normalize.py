@@ -20,6 +20,7 @@ WORK_SIDE = DIGIT_BOX_SIDE * WORK_SCALE
 MNIST_STROKE_WIDTH = 2.8
 # Strokes within this factor of MNIST's are left alone; outside it they are grown or shrunk.
 STROKE_TOLERANCE = 1.35
+MIN_COVERAGE_WHEN_SHRINKING = 64   # of 255: a work pixel a quarter covered by ink is ink
 MAX_STROKE_CHANGE = 4.0             # px at 28 scale: never grow or shrink by more than this
 # Used only when no mask is given (a bare crop): a local max filter this share of the crop's
 # shorter side wide sees past any stroke to the paper; darkness below MIN_INK_CONTRAST
@@ -75,8 +76,12 @@ def _fit_to_work_box(mask: np.ndarray) -> np.ndarray:
     height, width = mask.shape
     scale = WORK_SIDE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=interpolation)
+    if scale < 1:
+        # Shrinking a 1 px line leaves pixels only partly covered; keeping every covered
+        # pixel keeps the line whole (a half-coverage threshold would break it into dots).
+        resized = cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA)
+        return np.where(resized >= MIN_COVERAGE_WHEN_SHRINKING, 255, 0).astype(np.uint8)
+    resized = cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_LINEAR)
     return np.where(resized >= 128, 255, 0).astype(np.uint8)
 
 
