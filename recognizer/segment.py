@@ -236,9 +236,10 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     touching = stacked & (y_gap <= np.maximum(MERGE_TOUCH_PX, MERGE_TOUCH_FRACTION * shorter)) \
         & (union_height <= MERGE_MAX_TOUCHING_HEIGHT_FACTOR * shorter)
     near = (y_gap <= MERGE_MAX_Y_GAP * taller) & (union_height <= MERGE_MAX_HEIGHT_FACTOR * taller)
-    # A small piece (a 5's bar) joins a bigger one it touches in x even with little overlap;
+    # A small flat piece (a 5's bar) joins a bigger one it touches in x even with little overlap;
     # two digits of a number are of similar size and side by side, so they never qualify.
-    small = h[:, None] <= MERGE_SMALL_PIECE_FACTOR * taller
+    # Only a flat piece (wider than tall) counts: a small digit written under a big one is not.
+    small = (h[:, None] <= MERGE_SMALL_PIECE_FACTOR * taller) & (w >= h)[:, None]
     small_piece = (small | small.T) & (x_overlap > 0)
     joined = (near & (stacked | small_piece)) | touching
     parent = list(range(count))
