@@ -30,6 +30,7 @@ LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of t
 LINE_MIN_LENGTH_PX = 40
 BRIDGE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # spans a removed line and its fringe
 MAX_LINE_SHARE = 0.7           # a candidate lying mostly on printed lines is a line remnant
+LINE_CROSSING_PAD_PX = 2       # the line mask has holes where lines cross; this closes them
 RULED_LINE_SPAN = 0.4          # a page counts as ruled when RULED_PAGE_MIN_LINES parallel lines
 RULED_PAGE_MIN_LINES = 3       # each span at least this share of the frame,
 RULED_PAGE_MIN_LINE_PIXELS = 4.0  # or line pixels add up to (height + width) x this
@@ -215,6 +216,20 @@ def _continues_beyond_its_edge(gray: np.ndarray, box: Box, mask: np.ndarray) -> 
     return bool(same_tone.mean() > MAX_SAME_TONE_RING_SHARE) if same_tone.size else False
 
 
+def _lies_on_lines(lines: np.ndarray, box: Box, mask: np.ndarray) -> bool:
+    """True when a thin candidate's ink is mostly on (or where lines cross, next to) printed lines."""
+    x, y, w, h = box
+    if min(w, h) > LINE_MAX_THICKNESS_PX:
+        return False  # a remnant of a line is as thin as the line
+    pad = LINE_CROSSING_PAD_PX
+    frame_h, frame_w = lines.shape
+    x0, y0 = max(0, x - pad), max(0, y - pad)
+    near_lines = cv2.dilate(lines[y0:min(frame_h, y + h + pad), x0:min(frame_w, x + w + pad)],
+                            np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
+    on_lines = near_lines[y - y0:y - y0 + h, x - x0:x - x0 + w][mask]
+    return bool(np.count_nonzero(on_lines) > MAX_LINE_SHARE * on_lines.size)
+
+
 def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     """Group vertically stacked pieces that overlap in x (the bar of a 5, a broken 4 or 7).
 
@@ -295,7 +310,7 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         mask = np.isin(labels[y0:y1, x0:x1], ids)
         if _continues_beyond_its_edge(gray, box, mask):
             continue
-        if np.count_nonzero(lines[y0:y1, x0:x1][mask]) > MAX_LINE_SHARE * np.count_nonzero(mask):
+        if _lies_on_lines(lines, box, mask):
             continue  # a leftover of a darker printed line (a margin line), not a digit
         regions.append(DigitRegion(box, mask))
     return regions
