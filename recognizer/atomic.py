@@ -13,6 +13,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+DEFAULT_FILE_MODE = 0o666
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
@@ -27,6 +36,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
                                     dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates the file owner-only; give the result the permissions a plain open()
+    # would have given it, or a saved model or snapshot would be unreadable to others.
+    os.chmod(tmp, DEFAULT_FILE_MODE & ~_current_umask())
     try:
         yield tmp
         _fsync_file(tmp)

@@ -1,0 +1,42 @@
+"""Crash-safe writes: the target is either the old file or the complete new one."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from recognizer.atomic import atomic_path, atomic_write_text
+
+
+def test_write_creates_parent_folders_and_content(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "out.txt"
+    atomic_write_text(target, "hello")
+    assert target.read_text() == "hello"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
+
+
+def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of the new")
+            raise RuntimeError("crash while writing")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_temporary_keeps_the_suffix_for_format_sniffing_writers(tmp_path: Path) -> None:
+    with atomic_path(tmp_path / "sheet.png") as tmp:
+        assert tmp.suffix == ".png" and tmp.parent == tmp_path
+        tmp.write_bytes(b"x")
+
+
+def test_permissions_follow_the_umask_not_owner_only(tmp_path: Path) -> None:
+    old_mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "model.json", "{}")
+    finally:
+        os.umask(old_mask)
+    assert (tmp_path / "model.json").stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,219 @@
+"""Real (tiny) training runs through train.py's CLI, and the batch augmentation.
+
+Nothing here trains on full MNIST: runs use a 2,000-digit subset, one epoch, a small hidden
+layer, and take a couple of seconds each.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import train
+from recognizer.augment import AugmentConfig, augment_batch
+from recognizer.checkpoint import load_checkpoint, save_checkpoint
+from recognizer.data import load_mnist
+from recognizer.model import IMAGE_SIDE, DigitMLP
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+META_KEYS = {"architecture", "config", "normalization", "test_accuracy", "val_accuracy", "recipe",
+             "versions", "date", "train_seconds", "best_epoch", "epochs_run", "interrupted",
+             "history", "augmentation", "command"}
+
+
+def tiny_args(tmp_path: Path, name: str = "model.pt", seed: int = 3, *extra: str) -> list[str]:
+    return ["--subset", "2000", "--epochs", "1", "--hidden", "64", "--val-size", "1000",
+            "--seed", str(seed), "--device", "cpu", "--out", str(tmp_path / name),
+            "--plots", str(tmp_path / "plots"), *extra]
+
+
+@pytest.fixture(scope="module")
+def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
+    return load_mnist(train=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny")
+    assert train.main(tiny_args(folder)) == 0
+    return folder
+
+
+def test_tiny_run_writes_a_loadable_checkpoint_with_metadata(tiny_run, mnist_test):
+    path = tiny_run / "model.pt"
+    loaded = load_checkpoint(path)
+    assert META_KEYS <= loaded.meta.keys()
+    meta = loaded.meta
+    assert meta["recipe"]["subset"] == 2000 and meta["recipe"]["hidden"] == [64]
+    assert meta["interrupted"] is False and meta["epochs_run"] == 1 and meta["best_epoch"] == 1
+    assert set(meta["versions"]) >= {"torch", "torchvision", "numpy"}
+    assert meta["train_seconds"] > 0
+    # The normalisation was computed from the training digits and travels in the model.
+    assert 0.05 < meta["normalization"]["mean"] < 0.25 and 0.2 < meta["normalization"]["std"] < 0.45
+    assert float(loaded.model.mean) == meta["normalization"]["mean"]
+    assert float(loaded.model.std) == meta["normalization"]["std"]
+    # Clearly better than chance (10%) on the held-out test digits, and the stored number is right.
+    images, labels = mnist_test
+    with torch.no_grad():
+        predicted = loaded.model(images.float() / 255).argmax(1)
+    accuracy = float((predicted == labels).float().mean())
+    assert accuracy > 0.6
+    assert abs(accuracy - meta["test_accuracy"]) <= 1e-4  # measured on the saved (fp16) weights
+    assert 0.5 < meta["val_accuracy"] <= 1
+    # Human-readable metadata copy and the two plots.
+    assert json.loads((tiny_run / "model.json").read_text())["test_accuracy"] == meta["test_accuracy"]
+    for name in ("model_curves.png", "model_confusion.png"):
+        assert (tiny_run / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in tiny_run.rglob("*") if ".tmp" in p.name]
+
+
+def test_same_seed_gives_the_same_weights(tiny_run, tmp_path):
+    assert train.main(tiny_args(tmp_path, "again.pt")) == 0
+    assert train.main(tiny_args(tmp_path, "other_seed.pt", 4)) == 0
+    first = load_checkpoint(tiny_run / "model.pt").model.state_dict()
+    again = load_checkpoint(tmp_path / "again.pt").model.state_dict()
+    other = load_checkpoint(tmp_path / "other_seed.pt").model.state_dict()
+    assert all(torch.equal(first[name], again[name]) for name in first)
+    assert not torch.equal(first["layers.1.weight"], other["layers.1.weight"])
+
+
+def test_ctrl_c_keeps_the_best_model_so_far(tmp_path, monkeypatch):
+    real_epoch = train.train_one_epoch
+    calls = []
+
+    def interrupted_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_one_epoch", interrupted_in_second_epoch)
+    args = tiny_args(tmp_path)
+    args[args.index("--epochs") + 1] = "5"
+    assert train.main(args) == 130
+    loaded = load_checkpoint(tmp_path / "model.pt")
+    assert loaded.meta["interrupted"] is True
+    assert loaded.meta["best_epoch"] == 1 and loaded.meta["epochs_run"] == 1
+    assert loaded.meta["test_accuracy"] > 0.5
+
+
+def test_ctrl_c_before_the_first_epoch_leaves_the_previous_model_alone(tmp_path, monkeypatch):
+    previous = tmp_path / "model.pt"
+    save_checkpoint(previous, DigitMLP(hidden=(8,)), {"previous": True})
+    before = previous.read_bytes()
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train_one_epoch", interrupt)
+    assert train.main(tiny_args(tmp_path)) == 130
+    assert previous.read_bytes() == before
+
+
+def test_missing_mnist_is_one_clear_line_and_exit_code_2(tmp_path):
+    empty = tmp_path / "no_mirror"
+    empty.mkdir()
+    # Point both mirrors at an empty folder; with no network the download fails as well
+    # (with a network it would succeed, and then there is nothing to test).
+    code = ("import sys, pathlib, recognizer.data as data; data.DEFAULT_MIRROR = pathlib.Path(sys.argv[1]); "
+            "import train; sys.exit(train.main(['--data', sys.argv[2], '--out', sys.argv[3]]))")
+    env = {**os.environ, "LIVE_DIGITS_MNIST_RAW": str(empty)}
+    result = subprocess.run([sys.executable, "-c", code, str(empty), str(tmp_path / "data"),
+                             str(tmp_path / "m.pt")], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode == 0:
+        pytest.skip("MNIST was downloaded: this machine has internet access")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "MNIST could not be loaded" in lines[0] and "Traceback" not in result.stderr
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_help_lists_the_flags(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--epochs", "--seed", "--device", "--out", "--hidden", "--lr", "--batch-size",
+                 "--val-size", "--subset", "--plots", "--quick"):
+        assert flag in text
+    assert train.parse_args(["--quick"]).epochs == train.QUICK_EPOCHS
+
+
+# ---------------------------------------------------------------------------- augmentation
+@pytest.fixture(scope="module")
+def digits() -> torch.Tensor:
+    images, _ = load_mnist(train=True)
+    return images[:512].float() / 255
+
+
+def centre_of_mass(batch: torch.Tensor) -> torch.Tensor:
+    coords = torch.arange(IMAGE_SIDE, dtype=torch.float32)
+    mass = batch.sum((1, 2)).clamp_min(1e-6)
+    return torch.stack([(batch.sum(2) * coords).sum(1) / mass, (batch.sum(1) * coords).sum(1) / mass], 1)
+
+
+def test_augmentation_keeps_shape_and_range_and_changes_the_images(digits):
+    out = augment_batch(digits, torch.Generator().manual_seed(0))
+    assert out.shape == digits.shape and out.dtype == torch.float32
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+    changed = (out - digits).abs().flatten(1).mean(1)
+    assert (changed > 1e-3).float().mean() > 0.95  # (nearly) every image is different
+    assert torch.equal(digits, load_mnist(train=True)[0][:512].float() / 255)  # input untouched
+
+
+def test_augmentation_keeps_digits_mnist_like(digits):
+    out = augment_batch(digits, torch.Generator().manual_seed(1))
+    # still centred by mass (MNIST's own centres scatter by about a pixel)
+    shift = (centre_of_mass(out) - centre_of_mass(digits)).norm(dim=1)
+    assert float(shift.median()) < 1.5 and float(shift.max()) < 5
+    # about the same amount of ink, still bright strokes on a dark background
+    ink_ratio = out.sum((1, 2)) / digits.sum((1, 2))
+    assert 0.6 < float(ink_ratio.median()) < 1.6
+    assert float(out.flatten(1).amax(1).median()) > 0.8
+    border = torch.cat([out[:, :2].flatten(1), out[:, -2:].flatten(1)], 1)
+    assert float(border.mean()) < 0.02
+
+
+def test_augmentation_is_deterministic_per_generator(digits):
+    first = augment_batch(digits[:64], torch.Generator().manual_seed(5))
+    again = augment_batch(digits[:64], torch.Generator().manual_seed(5))
+    other = augment_batch(digits[:64], torch.Generator().manual_seed(6))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_each_transform_alone_changes_images(digits):
+    off = AugmentConfig(rotate_degrees=0, scale=(1, 1), aspect=0, shear=0, translate_pixels=0,
+                        elastic_probability=0, stroke_probability=0, binarize_probability=0,
+                        blur_probability=0, noise_probability=0)
+    batch = digits[:32]
+    identity = augment_batch(batch, torch.Generator().manual_seed(0), off)
+    assert (identity - batch).abs().max() < 1e-5
+    variants = {
+        "rotate": {"rotate_degrees": 15}, "scale": {"scale": (0.8, 0.9)}, "shear": {"shear": 0.3},
+        "translate": {"translate_pixels": 2}, "elastic": {"elastic_probability": 1},
+        "stroke": {"stroke_probability": 1}, "binarize": {"binarize_probability": 1},
+        "blur": {"blur_probability": 1}, "noise": {"noise_probability": 1},
+    }
+    for name, change in variants.items():
+        cfg = AugmentConfig(**{**off.__dict__, **change})
+        out = augment_batch(batch, torch.Generator().manual_seed(0), cfg)
+        assert float((out - batch).abs().mean()) > 1e-3, name
+    thick = AugmentConfig(**{**off.__dict__, "stroke_probability": 1, "stroke_range": (0.5, 1.0)})
+    thin = AugmentConfig(**{**off.__dict__, "stroke_probability": 1, "stroke_range": (-1.0, -0.5)})
+    assert (augment_batch(batch, torch.Generator(), thick).sum() > batch.sum() >
+            augment_batch(batch, torch.Generator(), thin).sum())
+
+
+def test_augmentation_edge_cases():
+    generator = torch.Generator().manual_seed(0)
+    assert augment_batch(torch.zeros(0, IMAGE_SIDE, IMAGE_SIDE), generator).shape == (0, IMAGE_SIDE, IMAGE_SIDE)
+    assert augment_batch(torch.zeros(3, IMAGE_SIDE, IMAGE_SIDE), generator).max() < 0.3  # blank stays dark
+    with pytest.raises(ValueError):
+        augment_batch(torch.zeros(3, 32, 32), generator)
