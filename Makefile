@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test train train-quick eval digits clean
+.PHONY: demo test gui-deps train train-quick eval digits clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 demo: $(STAMP)  ## read the sample images in digits/ with the shipped model
 	$(PY) live_digits.py --still digits/
 
-test: $(STAMP)  ## run the test suite
+test: $(STAMP) gui-deps  ## run the test suite
 	$(PY) -m pytest -q
+
+# The live-window tests drive a real OpenCV window on a virtual display.
+gui-deps:
+	@command -v Xvfb >/dev/null && command -v xdotool >/dev/null || \
+		{ echo "installing xvfb and xdotool (needs root)"; apt-get update -qq && apt-get install -y -qq xvfb xdotool; }
 
 train: $(STAMP)  ## reproduce the shipped model (models/mlp.pt)
 	$(PY) train.py

@@ -10,13 +10,20 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recognizer.recognize import Recognizer
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_STILL_FOLDER = PROJECT_ROOT / "digits"
 DEFAULT_SHEET_PATH = Path("out") / "contact_sheet.png"
+DEFAULT_SOURCE = "0"
+DEFAULT_SNAPSHOTS = Path("snapshots")
 DEFAULT_CONFIDENCE = 0.6  # keep equal to recognizer.recognize.DEFAULT_CONFIDENCE_THRESHOLD (test checks)
 EXIT_FAILURE = 2        # nothing could be done: bad arguments, no model, no readable image
 EXIT_OUTPUT_CLOSED = 1  # stdout was closed by its reader (e.g. piped into head)
+FFMPEG_QUIET = -8       # AV_LOG_QUIET
 EXIT_INTERRUPTED = 130  # the shell convention for "ended by Ctrl-C" (128 + SIGINT)
 
 log = logging.getLogger("live_digits")
@@ -24,17 +31,27 @@ log = logging.getLogger("live_digits")
 DESCRIPTION = """\
 Find and read handwritten digits.
 
-Live mode (the default) boxes and labels every digit a webcam sees. Still mode (--still)
-does the same for image files and folders: one result line per image on stdout (or one
-JSON object with --json) and a contact sheet showing each image, its boxes and the 28x28
-inputs the model saw."""
+Live mode (the default) boxes and labels every digit a webcam, a video file or an image
+folder shows, with stable labels, a per-stage speed line and keys for snapshots (press h
+in the window). Still mode (--still) reads image files and folders: one result line per
+image on stdout (or one JSON object with --json) and a contact sheet showing each image,
+its boxes and the 28x28 inputs the model saw."""
 
 EPILOG = """\
 examples:
+  python live_digits.py                             webcam 0, in a window
+  python live_digits.py --source 1 --width 1280 --height 720
+  python live_digits.py --source clip.mp4 --headless --jsonl out/clip.jsonl --record out/clip.mp4
+  python live_digits.py --source scans/ --loop      an image folder played as frames
   python live_digits.py --still                     read every image in digits/
   python live_digits.py --still photo.jpg scans/    a file and a folder
   python live_digits.py --still scans/ --json > results.json
   python live_digits.py --still photo.jpg --conf 0.8 --show --no-sheet
+
+keys (live window):
+  q / Esc  quit            s  snapshot into --snapshots     space  pause / resume
+  t  threshold view        c  strip of 28x28 model inputs    + / -  confidence threshold
+  h  help on screen
 
 output (still mode):
   digits/digit3.png  3  (0.99)                      number(s) and confidence per image
@@ -43,9 +60,20 @@ output (still mode):
   digits below the --conf threshold are shown as "?".
 
 exit status:
-  0  at least one image was read    1  the contact sheet could not be written
-  2  no image could be read, bad arguments, or the model failed to load
-  130  interrupted (Ctrl-C)"""
+  0  done (still mode: at least one image was read)   1  the contact sheet could not be written
+  2  bad arguments, no model, no readable image, or a source that cannot be opened
+  130  interrupted (Ctrl-C); recordings and logs written so far are kept"""
+
+
+def positive_int(text: str) -> int:
+    """argparse type for a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
 
 
 def probability(text: str) -> float:
@@ -63,15 +91,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="live_digits.py", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    # Groups mirror the live mode to come: it adds --source to "input" and --headless to
-    # "output", and reuses --model, --conf, --show and --json unchanged.
     mode = parser.add_argument_group("mode")
     mode.add_argument("--still", action="store_true",
-                      help="read image files instead of a webcam")
+                      help="read image files instead of a live source")
     source = parser.add_argument_group("input")
     source.add_argument("paths", nargs="*", metavar="PATH",
                         help="image files or folders for --still (folders: their images in natural "
                              f"order; default: {_display_path(DEFAULT_STILL_FOLDER)}/)")
+    source.add_argument("--source", default=DEFAULT_SOURCE,
+                        help="live mode: a camera index, a video file, an image folder or a glob "
+                             f"pattern (default: {DEFAULT_SOURCE})")
+    source.add_argument("--width", type=positive_int, metavar="PX", help="camera: requested frame width")
+    source.add_argument("--height", type=positive_int, metavar="PX", help="camera: requested frame height")
+    source.add_argument("--fps", type=float, metavar="N",
+                        help="camera: requested frame rate; video and images: playback rate")
+    source.add_argument("--loop", action="store_true", help="replay a video file or image folder at its end")
+    source.add_argument("--realtime", action="store_true",
+                        help="play a video file or image folder at its frame rate (default: as fast as "
+                             "frames are processed, none dropped)")
+    source.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N processed frames")
     model = parser.add_argument_group("model")
     model.add_argument("--model", metavar="PATH", default=None,
                        help="model checkpoint (default: models/mlp.pt in the project)")
@@ -82,11 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true",
                         help="print one JSON object with every result to stdout instead of lines")
     output.add_argument("--show", action="store_true",
-                        help="show the contact sheet in a window (needs a display)")
+                        help="still mode: show the contact sheet in a window (needs a display)")
     sheet = output.add_mutually_exclusive_group()
     sheet.add_argument("--sheet", metavar="PATH", type=Path, default=DEFAULT_SHEET_PATH,
-                       help=f"where to write the contact sheet PNG (default: {DEFAULT_SHEET_PATH})")
+                       help=f"still mode: where to write the contact sheet PNG (default: {DEFAULT_SHEET_PATH})")
     sheet.add_argument("--no-sheet", action="store_true", help="do not write a contact sheet")
+    output.add_argument("--headless", action="store_true",
+                        help="live mode: no window (servers, CI, video files); keys are unavailable")
+    output.add_argument("--record", metavar="FILE", type=Path,
+                        help="live mode: write the annotated video (.mp4 or .avi)")
+    output.add_argument("--jsonl", metavar="FILE", type=Path,
+                        help="live mode: write one JSON object per processed frame")
+    output.add_argument("--snapshots", metavar="DIR", type=Path, default=DEFAULT_SNAPSHOTS,
+                        help=f"live mode: folder for snapshots taken with s (default: {DEFAULT_SNAPSHOTS}/)")
     output.add_argument("-v", "--verbose", action="store_true",
                         help="log details (timings per image, tracebacks) to stderr")
     return parser
@@ -110,6 +156,11 @@ def configure_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     for name in ("live_digits", "recognizer"):
         logging.getLogger(name).setLevel(level)
+    if not verbose:
+        # FFmpeg writes its own complaints about a broken video file ("moov atom not found")
+        # straight to stderr; the file is reported in one line already. Read when OpenCV
+        # first opens a video, so it must be set before that.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(FFMPEG_QUIET))
     import cv2
     # OpenCV prints its own warnings (e.g. "libpng error") for every bad file; the bad
     # file is already reported in one line, so they are only wanted when debugging.
@@ -118,26 +169,60 @@ def configure_logging(verbose: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.still:
-        log.error("live webcam mode is not built yet; use --still [PATH ...] to read image files")
+    if not args.still and args.paths:
+        log.error("image paths are for --still; for live mode use --source %s", args.paths[0])
         return EXIT_FAILURE
+    if not args.still and not args.headless:
+        from recognizer.live import display_available
+        if not display_available():
+            log.error("no display found (DISPLAY is not set): use --headless, with --record or --jsonl "
+                      "to keep the results, or run on a desktop")
+            return EXIT_FAILURE
     # Heavy imports (torch, OpenCV) after argument parsing, so --help and usage errors are instant.
     from recognizer.checkpoint import CheckpointError
     from recognizer.recognize import Recognizer, use_inference_threads
-    from recognizer.still import StillOptions, run_still
 
     use_inference_threads()
-
     try:
         recognizer = Recognizer.load(args.model, confidence_threshold=args.conf)
     except CheckpointError as error:
         log.error("%s", error)
         return EXIT_FAILURE
     log.debug("model %s, confidence threshold %.2f", recognizer.name, recognizer.confidence_threshold)
+    if args.still:
+        return run_still_mode(args, recognizer)
+    return run_live_mode(args, recognizer)
+
+
+def run_still_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
+    from recognizer.still import StillOptions, run_still
+
     paths = args.paths or [_display_path(DEFAULT_STILL_FOLDER)]
     options = StillOptions(json_output=args.json, sheet_path=None if args.no_sheet else args.sheet,
                            show=args.show)
     return run_still(paths, recognizer, options)
+
+
+def run_live_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
+    from recognizer.capture import SourceError, open_source
+    from recognizer.live import LiveLoop, LiveOptions
+    from recognizer.track import DigitTracker
+
+    try:
+        source = open_source(args.source, width=args.width, height=args.height, fps=args.fps, loop=args.loop,
+                             realtime=args.realtime)
+    except SourceError as error:
+        log.error("%s", error)
+        return EXIT_FAILURE
+    log.info("reading %s", source.description)
+    options = LiveOptions(show=not args.headless, record=args.record, jsonl=args.jsonl,
+                          max_frames=args.max_frames, snapshots=args.snapshots)
+    with source:
+        try:
+            return LiveLoop(recognizer, DigitTracker(), options).run(source)
+        except OSError as error:  # a recording or log file that cannot be written
+            log.error("%s", error)
+            return EXIT_FAILURE
 
 
 def main(argv: list[str] | None = None) -> int:

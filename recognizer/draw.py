@@ -100,3 +100,58 @@ def _union_box(boxes: list[Box]) -> Box:
     x, y, w, h = cv2.boundingRect(np.array([corner for x, y, w, h in boxes
                                             for corner in ((x, y), (x + w - 1, y + h - 1))], np.int32))
     return x, y, w, h
+
+
+# -- live-mode overlays -------------------------------------------------------------------
+HUD_TEXT_COLOR = (255, 255, 255)
+HUD_BACKGROUND = (0, 0, 0)
+HUD_OPACITY = 0.55                # the video stays visible behind the heads-up text
+HUD_FONT_SCALE = 0.5
+HUD_LINE_GAP_PX = 6
+HUD_MARGIN_PX = 6
+STRIP_TILE_PX = 56                # each 28x28 input shown at 2x
+STRIP_BACKGROUND = (40, 40, 40)
+
+
+def draw_text_panel(canvas: np.ndarray, lines: list[str], *, centred: bool = False) -> None:
+    """Write ``lines`` on a translucent dark panel, top-left (the HUD) or centred (help)."""
+    if not lines:
+        return
+    style = style_for(canvas.shape)
+    scale = max(MIN_FONT_SCALE, HUD_FONT_SCALE * max(canvas.shape[:2]) / REFERENCE_SIDE_PX)
+    # "key\tdescription" lines are laid out in two columns (the font is proportional).
+    cells = [line.split("\t", 1) for line in lines]
+    first_w = max(cv2.getTextSize(cell[0], FONT, scale, style.text_thickness)[0][0] for cell in cells)
+    column_x = first_w + 2 * HUD_MARGIN_PX if any(len(cell) > 1 for cell in cells) else 0
+    sizes = [cv2.getTextSize(cell[-1], FONT, scale, style.text_thickness)[0] for cell in cells]
+    line_h = max(h for _, h in sizes) + HUD_LINE_GAP_PX
+    panel_w = max(max(column_x + w for w, _ in sizes), first_w) + 2 * HUD_MARGIN_PX
+    panel_h = line_h * len(lines) + HUD_MARGIN_PX
+    height, width = canvas.shape[:2]
+    left, top = ((width - panel_w) // 2, (height - panel_h) // 2) if centred else (0, 0)
+    left, top = max(left, 0), max(top, 0)
+    right, bottom = min(left + panel_w, width), min(top + panel_h, height)
+    region = canvas[top:bottom, left:right]
+    region[:] = cv2.addWeighted(region, 1 - HUD_OPACITY, np.full_like(region, HUD_BACKGROUND), HUD_OPACITY, 0)
+    for number, cell in enumerate(cells, start=1):
+        baseline_y = top + number * line_h
+        for offset, text in zip((0, column_x), cell):
+            cv2.putText(canvas, text, (left + HUD_MARGIN_PX + offset, baseline_y), FONT, scale, HUD_TEXT_COLOR,
+                        style.text_thickness, cv2.LINE_AA)
+
+
+def input_strip(inputs: np.ndarray, texts: list[str], width: int) -> np.ndarray:
+    """A BGR strip ``width`` px wide showing the 28x28 model inputs with their labels."""
+    tile = STRIP_TILE_PX
+    per_row = max(1, width // tile)
+    rows = max(1, -(-len(inputs) // per_row))
+    strip = np.full((rows * tile, width, 3), STRIP_BACKGROUND, np.uint8)
+    for index, (pixels, text) in enumerate(zip(inputs, texts)):
+        row, column = divmod(index, per_row)
+        y, x = row * tile, column * tile
+        strip[y:y + tile, x:x + tile] = cv2.cvtColor(cv2.resize(pixels, (tile, tile),
+                                                                interpolation=cv2.INTER_NEAREST),
+                                                     cv2.COLOR_GRAY2BGR)
+        color = UNCERTAIN_COLOR if text == UNCERTAIN_MARK else CERTAIN_COLOR
+        cv2.putText(strip, text, (x + 2, y + tile - 4), FONT, MIN_FONT_SCALE * 1.5, color, 1, cv2.LINE_AA)
+    return strip

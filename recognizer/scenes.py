@@ -13,6 +13,7 @@ every pixel. Ground-truth boxes are measured from the ink coverage that was actu
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from collections.abc import Callable, Sequence
@@ -1070,3 +1071,66 @@ def scene_rng(seed: int, category: str, index: int) -> np.random.Generator:
     """The generator for image ``index`` of ``category``: image i is the same whatever the set size."""
     category_key = zlib.crc32(category.encode("utf-8"))  # stable across runs, unlike hash()
     return np.random.default_rng([seed, category_key, index])
+
+
+# ---------------------------------------------------------------------------------------
+# A shaking camera over one page (live mode's tests and benchmark)
+# ---------------------------------------------------------------------------------------
+SHAKE_PX = 8.0                   # largest offset of the hand-held page from its rest position
+SHAKE_DEG = 1.5                  # largest rotation
+SHAKE_INERTIA = 0.85             # a hand drifts smoothly: each frame keeps this much of the last motion
+SHAKE_STEP = 0.35                # random push per frame, as a share of the largest offset
+CLIP_NOISE_SIGMA = 3.0           # fresh sensor noise on every frame
+
+
+@dataclass(frozen=True, eq=False)
+class ShakyClip:
+    """Frames of one page held up to a camera by a shaking hand, with per-frame truth."""
+    frames: tuple[np.ndarray, ...]               # BGR uint8, all the same size
+    boxes: tuple[tuple[Box | None, ...], ...]    # per frame: each digit's tight box; None where the edge cuts it
+    labels: tuple[int, ...]                      # the digits' values, in the page's reading order
+    numbers: tuple[str, ...]
+
+
+def make_shaky_clip(rng: np.random.Generator, pool: DigitPool, frame_count: int, kind: str = HARD,
+                    lines: Sequence[Sequence[str]] | None = None,
+                    size: tuple[int, int] = CAMERA_SIZE) -> ShakyClip:
+    """A camera-like page (``kind`` as in ``make_camera_scene``) seen through ``frame_count`` frames.
+
+    The page is rendered once with a margin, then every frame views it through a small
+    rotation and offset that wander like a hand (a damped random walk), plus new sensor
+    noise. Truth boxes are measured from the warped ink of each digit, so they are exact.
+    """
+    width, height = size
+    margin = int(math.ceil(SHAKE_PX + math.sin(math.radians(SHAKE_DEG)) * max(size))) + 2
+    conditions = dataclasses.replace(sample_conditions(rng, kind, (width + 2 * margin, height + 2 * margin)),
+                                     page_edge_side=None, thumb_side=None)
+    if lines is None:
+        lines = random_lines(rng, int(rng.integers(DIGITS_PER_CAMERA_SCENE[0] + 2, DIGITS_PER_CAMERA_SCENE[1] + 1)))
+    page = compose_camera_scene(rng, pool, lines, conditions, category=f"{kind}_clip")
+    motion = np.zeros(3)        # dx, dy (px), angle (deg)
+    velocity = np.zeros(3)
+    limits = np.array([SHAKE_PX, SHAKE_PX, SHAKE_DEG])
+    frames, boxes = [], []
+    for _ in range(frame_count):
+        velocity = SHAKE_INERTIA * velocity + rng.normal(0, SHAKE_STEP, 3) * limits * (1 - SHAKE_INERTIA)
+        motion = np.clip(motion + velocity, -limits, limits)
+        matrix = cv2.getRotationMatrix2D((width / 2 + margin, height / 2 + margin), float(motion[2]), 1.0)
+        matrix[:, 2] += motion[:2] - margin
+        frame = cv2.warpAffine(page.image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+        noisy = frame.astype(np.float32) + rng.normal(0, CLIP_NOISE_SIGMA, frame.shape).astype(np.float32)
+        frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
+        # OpenCV does not warp int8: shift the owner map to uint8 (0 = no ink).
+        owner = cv2.warpAffine((page.ink_owner.astype(np.int16) - NO_INK).astype(np.uint8), matrix,
+                               (width, height), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0)
+        in_view = [_box_of(owner == index - NO_INK) for index in range(len(page.labels))]
+        # A digit the frame's edge cuts is out of view: nothing can read it (or must).
+        boxes.append(tuple(box if box is not None and _inside(box, width, height) else None for box in in_view))
+    return ShakyClip(tuple(frames), tuple(boxes), page.labels, page.numbers)
+
+
+def _inside(box: Box, width: int, height: int) -> bool:
+    x, y, w, h = box
+    return x > 0 and y > 0 and x + w < width and y + h < height

@@ -273,6 +273,13 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     return list(groups.values())
 
 
+def ink_mask(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
+    """The uint8 ink mask ``find_digits`` works from (live mode's threshold view shows it)."""
+    if light_ink:
+        gray = 255 - gray
+    return ink_mask_of_frame(darkness_of_frame(gray, paper_of_frame(gray)))[0]
+
+
 def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     """Digit candidates of a gray frame, in no particular order (see ``layout`` for reading order).
 

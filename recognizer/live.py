@@ -1,0 +1,263 @@
+"""Live mode: read frames, recognise and track digits, draw them, handle keys, save results.
+
+Per frame: ``Recognizer.recognize`` (threshold and contours, crops, one batched forward
+pass), ``DigitTracker.update`` (stable ids and smoothed labels), reading order, drawing,
+then the optional window, recording and JSONL line. The loop itself holds only the view
+toggles; everything it shows or saves for a frame is in one ``LiveFrame``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from recognizer.capture import Frame, FrameSource
+from recognizer.draw import draw_recognition, draw_text_panel, input_strip
+from recognizer.layout import layout
+from recognizer.model import IMAGE_SIDE, NUM_CLASSES
+from recognizer.normalize import to_gray
+from recognizer.outputs import JsonlWriter, VideoRecorder, save_snapshot
+from recognizer.recognize import Digit, Recognition, Recognizer
+from recognizer.segment import ink_mask
+from recognizer.track import DigitTracker
+
+log = logging.getLogger(__name__)
+
+WINDOW_TITLE = "live-digits"
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130
+ESCAPE = 27
+KEY_WAIT_MS = 1                  # poll keys every frame without slowing the loop
+PAUSED_KEY_WAIT_MS = 30          # while paused nothing changes; don't spin a core
+NO_KEY = 0xFF
+THRESHOLD_STEP = 0.05
+MIN_THRESHOLD, MAX_THRESHOLD = 0.05, 0.99
+FPS_SMOOTHING = 0.1              # EMA weight of the newest frame in the shown frames per second
+HELP_LINES = [
+    "live-digits keys",
+    "q / Esc\tquit",
+    "s\tsnapshot: frame, annotated frame, 28x28 inputs, predictions.json",
+    "space\tpause / resume",
+    "t\tthreshold view (the ink mask)",
+    "c\tstrip of the 28x28 model inputs",
+    "+ / -\tconfidence threshold up / down",
+    "h\tthis help",
+]
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    show: bool = True                    # False: headless, no window at all
+    record: Path | None = None           # annotated video
+    jsonl: Path | None = None            # one JSON object per processed frame
+    max_frames: int | None = None
+    snapshots: Path = Path("snapshots")
+
+
+@dataclass
+class ViewState:
+    """The toggles the keys change."""
+    paused: bool = False
+    threshold_view: bool = False
+    input_strip: bool = False
+    help: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class LiveFrame:
+    """One processed frame: the digits as shown (smoothed, reading order) and their tracks."""
+    frame: Frame
+    shown: Recognition
+    tracks: tuple[int, ...]
+    track_ms: float
+
+
+@dataclass
+class StageLog:
+    """Per-stage milliseconds of every processed frame, for the closing summary."""
+    segment: list[float] = field(default_factory=list)
+    crops: list[float] = field(default_factory=list)
+    inference: list[float] = field(default_factory=list)
+    track: list[float] = field(default_factory=list)
+    draw: list[float] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {statistics.median(values):.1f} ms" for name, values in vars(self).items()
+                         if values)
+
+
+class LiveLoop:
+    def __init__(self, recognizer: Recognizer, tracker: DigitTracker, options: LiveOptions) -> None:
+        self.recognizer = recognizer
+        self.tracker = tracker
+        self.options = options
+        self.view = ViewState()
+        self.stages = StageLog()
+
+    # -- one frame ------------------------------------------------------------------------
+    def process(self, frame: Frame) -> LiveFrame:
+        raw = self.recognizer.recognize(frame.image)
+        started = time.perf_counter()
+        tracked = self.tracker.update([digit.box for digit in raw.digits], raw.probabilities)
+        order, groups = layout([digit.box for digit in tracked])
+        tracked = [tracked[i] for i in order]
+        digits = tuple(Digit(t.label, t.confidence, t.box) for t in tracked)
+        blank = np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+        # A digit kept on screen through a missed detection has no crop this frame.
+        inputs = np.stack([raw.inputs[t.detection] if t.detection is not None else blank for t in tracked]) \
+            if tracked else raw.inputs[:0]
+        probabilities = np.array([t.probabilities for t in tracked], np.float32).reshape(len(tracked), NUM_CLASSES)
+        numbers = tuple("".join(self.recognizer.text_of(digits[i]) for i in group) for group in groups)
+        shown = Recognition(digits, numbers, tuple(tuple(group) for group in groups), inputs, probabilities,
+                            raw.times)
+        track_ms = (time.perf_counter() - started) * 1e3
+        for name, value in (("segment", raw.times.segment_ms), ("crops", raw.times.crops_ms),
+                            ("inference", raw.times.inference_ms), ("track", track_ms)):
+            getattr(self.stages, name).append(value)
+        return LiveFrame(frame, shown, tuple(t.track for t in tracked), track_ms)
+
+    def render(self, live: LiveFrame, fps: float) -> np.ndarray:
+        started = time.perf_counter()
+        image = live.frame.image
+        if self.view.threshold_view:
+            image = cv2.cvtColor(ink_mask(to_gray(image)), cv2.COLOR_GRAY2BGR)
+        canvas = draw_recognition(image, live.shown, self.recognizer.text_of)
+        times = live.shown.times
+        draw_ms = self.stages.draw[-1] if self.stages.draw else 0.0
+        status = "PAUSED  " if self.view.paused else ""
+        draw_text_panel(canvas, [
+            f"{fps:5.1f} fps | segment {times.segment_ms:.1f} ms  crops {times.crops_ms:.1f} ms  "
+            f"inference {times.inference_ms:.1f} ms  draw {draw_ms:.1f} ms",
+            f"{status}{len(live.shown.digits)} digits  {' '.join(live.shown.numbers)}  "
+            f"conf >= {self.recognizer.confidence_threshold:.2f}  [h] help",
+        ])
+        if self.view.help:
+            draw_text_panel(canvas, HELP_LINES, centred=True)
+        if self.view.input_strip:
+            texts = [self.recognizer.text_of(digit) for digit in live.shown.digits]
+            canvas = np.vstack([canvas, input_strip(live.shown.inputs, texts, canvas.shape[1])])
+        self.stages.draw.append((time.perf_counter() - started) * 1e3)
+        return canvas
+
+    # -- keys ----------------------------------------------------------------------------
+    def handle_key(self, key: int, live: LiveFrame, canvas: np.ndarray) -> bool:
+        """Apply one key press; return False when the user asked to quit."""
+        actions: dict[int, Callable[[], None]] = {
+            ord("s"): lambda: self.snapshot(live, canvas),
+            ord(" "): lambda: self._toggle("paused"),
+            ord("t"): lambda: self._toggle("threshold_view"),
+            ord("c"): lambda: self._toggle("input_strip"),
+            ord("h"): lambda: self._toggle("help"),
+            ord("+"): lambda: self._change_threshold(+THRESHOLD_STEP),
+            ord("="): lambda: self._change_threshold(+THRESHOLD_STEP),  # + without shift
+            ord("-"): lambda: self._change_threshold(-THRESHOLD_STEP),
+        }
+        if key in (ord("q"), ESCAPE):
+            return False
+        if key in actions:
+            actions[key]()
+        return True
+
+    def _toggle(self, name: str) -> None:
+        setattr(self.view, name, not getattr(self.view, name))
+
+    def _change_threshold(self, step: float) -> None:
+        threshold = round(self.recognizer.confidence_threshold + step, 2)
+        self.recognizer.confidence_threshold = min(MAX_THRESHOLD, max(MIN_THRESHOLD, threshold))
+        log.info("confidence threshold %.2f", self.recognizer.confidence_threshold)
+
+    def snapshot(self, live: LiveFrame, canvas: np.ndarray) -> Path | None:
+        extra = {"model": self.recognizer.name, "frame": live.frame.index, "time": live.frame.timestamp,
+                 "width": live.frame.image.shape[1], "height": live.frame.image.shape[0]}
+        try:
+            folder = save_snapshot(self.options.snapshots, live.frame.image, canvas, live.shown, live.tracks, extra)
+        except OSError as error:
+            log.error("snapshot failed: %s", error)
+            return None
+        print(f"snapshot saved to {folder}", flush=True)
+        return folder
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self, source: FrameSource) -> int:
+        options = self.options
+        recorder = VideoRecorder(options.record, source.fps) if options.record else None
+        jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
+        if options.show:
+            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE)
+        processed = 0
+        fps = 0.0
+        last_time = time.perf_counter()
+        live: LiveFrame | None = None
+        exit_code = EXIT_OK
+        try:
+            while options.max_frames is None or processed < options.max_frames:
+                if live is None or not self.view.paused:
+                    frame = source.read()
+                    if frame is None:
+                        break
+                    live = self.process(frame)
+                    processed += 1
+                    now = time.perf_counter()
+                    fps = 1.0 / max(now - last_time, 1e-6) if processed == 1 else \
+                        fps + FPS_SMOOTHING * (1.0 / max(now - last_time, 1e-6) - fps)
+                    last_time = now
+                    if jsonl:
+                        jsonl.write(frame_record(live))
+                canvas = self.render(live, fps)
+                if recorder and not self.view.paused:
+                    recorder.write(canvas)
+                if options.show:
+                    cv2.imshow(WINDOW_TITLE, canvas)
+                    key = cv2.waitKey(PAUSED_KEY_WAIT_MS if self.view.paused else KEY_WAIT_MS) & NO_KEY
+                    if cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) < 1:
+                        break  # the user closed the window
+                    if key != NO_KEY and not self.handle_key(key, live, canvas):
+                        break
+                log.debug("frame %d: %s | %s", live.frame.index, " ".join(live.shown.numbers) or "-",
+                          self._frame_speed(live))
+        except KeyboardInterrupt:
+            log.warning("interrupted")
+            exit_code = EXIT_INTERRUPTED
+        finally:
+            for writer in (recorder, jsonl):
+                if writer:
+                    writer.close()
+            if options.show:
+                cv2.destroyAllWindows()
+        log.info("%d frames processed; median per frame: %s", processed, self.stages.summary() or "-")
+        if recorder:
+            log.info("recording saved to %s (%d frames)", recorder.path, recorder.frames)
+        if jsonl:
+            log.info("frame log saved to %s (%d lines)", jsonl.path, jsonl.lines)
+        return exit_code
+
+    def _frame_speed(self, live: LiveFrame) -> str:
+        times = live.shown.times
+        return (f"segment {times.segment_ms:.1f} ms, crops {times.crops_ms:.1f} ms, "
+                f"inference {times.inference_ms:.1f} ms, track {live.track_ms:.2f} ms")
+
+
+def frame_record(live: LiveFrame) -> dict[str, object]:
+    """The JSONL line of one frame: still mode's digit schema plus the track id."""
+    return {
+        "frame": live.frame.index,
+        "time": round(live.frame.timestamp, 6),
+        "digits": [{"label": int(digit.label), "confidence": round(float(digit.confidence), 6),
+                    "box": [int(v) for v in digit.box], "track": int(track)}
+                   for digit, track in zip(live.shown.digits, live.tracks)],
+        "numbers": list(live.shown.numbers),
+    }
+
+
+def display_available() -> bool:
+    """Whether a window can be opened (Linux without X11 or Wayland cannot)."""
+    if os.name == "nt" or os.uname().sysname == "Darwin":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

@@ -1,0 +1,133 @@
+"""What live mode saves: snapshots, the annotated recording and the per-frame JSONL log.
+
+Nothing a user saved may be lost or half-written. A snapshot is written into a hidden
+temporary folder that is renamed to its final name only when complete. The recording and
+the JSONL log are written under temporary names and renamed when they are closed, which
+also happens on Ctrl-C and on errors; a crash that skips the rename leaves the temporary
+file, never a truncated file under the name the user asked for.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import cv2
+import numpy as np
+
+from recognizer.atomic import atomic_write_text
+from recognizer.recognize import Recognition
+from recognizer.still import recognition_to_json
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_STAMP = "%Y%m%d-%H%M%S-%f"   # microseconds: two snapshots in one second get two folders
+RAW_NAME = "frame.png"
+ANNOTATED_NAME = "annotated.png"
+INPUT_NAME = "input_{index:02d}_{label}.png"
+PREDICTIONS_NAME = "predictions.json"
+RECORD_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+DEFAULT_FOURCC = "MJPG"
+
+
+def save_snapshot(root: str | os.PathLike[str], frame: np.ndarray, annotated: np.ndarray,
+                  recognition: Recognition, tracks: Sequence[int], extra: dict[str, Any]) -> Path:
+    """Write one snapshot folder under ``root`` and return its path.
+
+    The folder holds the raw frame, the annotated frame, each 28x28 model input as PNG and
+    ``predictions.json`` (still mode's digit schema, plus each digit's track id).
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime(SNAPSHOT_STAMP)
+    final = root / stamp
+    temporary = root / f".{stamp}.partial"
+    temporary.mkdir()
+    try:
+        _write_png(temporary / RAW_NAME, frame)
+        _write_png(temporary / ANNOTATED_NAME, annotated)
+        for index, (digit, pixels) in enumerate(zip(recognition.digits, recognition.inputs)):
+            _write_png(temporary / INPUT_NAME.format(index=index, label=digit.label), pixels)
+        predictions = {**extra, **recognition_to_json(recognition)}
+        for entry, track in zip(predictions["digits"], tracks):
+            entry["track"] = int(track)
+        atomic_write_text(temporary / PREDICTIONS_NAME, json.dumps(predictions, indent=2) + "\n")
+        os.rename(temporary, final)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return final
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+class JsonlWriter:
+    """One JSON object per line, under a temporary name until ``close``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._temporary = self.path.with_name(f".{self.path.name}.partial")
+        self._handle: TextIO | None = open(self._temporary, "w", encoding="utf-8")
+        self.lines = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        assert self._handle is not None, "write after close"
+        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.lines += 1
+
+    def close(self) -> None:
+        if self._handle is None:
+            return
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        self._handle = None
+        os.replace(self._temporary, self.path)
+
+
+class VideoRecorder:
+    """The annotated video, under a temporary name (same extension) until ``close``.
+
+    Frames of another size than the first (an image folder of mixed sizes) are resized,
+    because a video has one frame size.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], fps: float) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = fps
+        self._temporary = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+        self.frames = 0
+
+    def write(self, image: np.ndarray) -> None:
+        if self._writer is None:
+            self._size = (image.shape[1], image.shape[0])
+            fourcc = RECORD_FOURCC.get(self.path.suffix.lower(), DEFAULT_FOURCC)
+            self._writer = cv2.VideoWriter(str(self._temporary), cv2.VideoWriter_fourcc(*fourcc),
+                                           self.fps, self._size)
+            if not self._writer.isOpened():
+                self._writer = None
+                raise OSError(f"cannot write video {self.path} (codec {fourcc})")
+        if (image.shape[1], image.shape[0]) != self._size:
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        os.replace(self._temporary, self.path)
+

@@ -1,0 +1,263 @@
+"""Live mode end to end: real video files, the real model, a real OpenCV window under Xvfb."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from recognizer.capture import open_source
+from recognizer.live import LiveLoop, LiveOptions
+from recognizer.recognize import Recognizer, use_inference_threads
+from recognizer.scenes import HARD, DigitPool, ShakyClip, make_shaky_clip
+from recognizer.track import DigitTracker
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CLI = PROJECT_ROOT / "live_digits.py"
+CLIP_FRAMES = 60
+CLIP_FPS = 30
+SETTLE_FRAMES = 5          # the tracker needs a couple of frames before a digit is shown
+MATCH_IOU = 0.5
+WINDOW_WAIT_S = 30
+
+
+def write_video(path: Path, frames: tuple[np.ndarray, ...], fps: float = CLIP_FPS) -> Path:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(mnist_test) -> ShakyClip:
+    return make_shaky_clip(np.random.default_rng(11), DigitPool(*mnist_test), CLIP_FRAMES, HARD,
+                           lines=[["2024"], ["57", "3"]])
+
+
+@pytest.fixture(scope="module")
+def clip_video(clip, tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("clip") / "clip.avi", clip.frames)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(CLI), *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def iou(a, b) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_headless_video_labels_tracks_and_no_flicker(clip, clip_video, tmp_path):
+    jsonl = tmp_path / "frames.jsonl"
+    result = run_cli("--source", str(clip_video), "--headless", "--jsonl", str(jsonl))
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result)
+    records = read_jsonl(jsonl)
+    assert [r["frame"] for r in records] == list(range(CLIP_FRAMES))  # every frame, in order
+    shown_right = in_view = 0
+    tracks_of_digit: dict[int, set[int]] = {}
+    labels_of_track: dict[int, list[int]] = {}
+    for record, truth in zip(records, clip.boxes):
+        for digit in record["digits"]:
+            labels_of_track.setdefault(digit["track"], []).append(digit["label"])
+        if record["frame"] < SETTLE_FRAMES:
+            continue
+        for index, box in enumerate(truth):
+            if box is None:
+                continue
+            in_view += 1
+            best = max(record["digits"], key=lambda d: iou(box, d["box"]), default=None)
+            if best is not None and iou(box, best["box"]) >= MATCH_IOU:
+                tracks_of_digit.setdefault(index, set()).add(best["track"])
+                shown_right += best["label"] == clip.labels[index]
+    assert in_view > 0
+    assert shown_right / in_view >= 0.9
+    # One track per digit held in view (a shaking hand does not create new tracks)...
+    assert all(len(tracks) == 1 for tracks in tracks_of_digit.values()), tracks_of_digit
+    # ...and a shown label that does not flicker.
+    changes = sum(sum(a != b for a, b in zip(labels, labels[1:])) for labels in labels_of_track.values())
+    assert changes <= 1, labels_of_track
+
+
+def test_numbers_are_read_in_order(clip, clip_video, tmp_path):
+    jsonl = tmp_path / "frames.jsonl"
+    assert run_cli("--source", str(clip_video), "--headless", "--jsonl", str(jsonl)).returncode == 0
+    last = read_jsonl(jsonl)[-1]
+    assert last["numbers"] == list(clip.numbers)
+
+
+def test_record_has_every_frame_and_max_frames_bounds_the_run(clip_video, tmp_path):
+    video = tmp_path / "annotated.avi"
+    result = run_cli("--source", str(clip_video), "--headless", "--record", str(video), "--max-frames", "25")
+    assert result.returncode == 0, result.stderr
+    capture = cv2.VideoCapture(str(video))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames == 25
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_loop_replays_a_video(clip_video, tmp_path):
+    jsonl = tmp_path / "frames.jsonl"
+    result = run_cli("--source", str(clip_video), "--headless", "--loop", "--max-frames", str(CLIP_FRAMES + 10),
+                     "--jsonl", str(jsonl))
+    assert result.returncode == 0, result.stderr
+    assert [r["frame"] for r in read_jsonl(jsonl)] == list(range(CLIP_FRAMES + 10))
+
+
+def test_image_folder_is_played_as_frames(tmp_path):
+    result = run_cli("--source", str(PROJECT_ROOT / "digits"), "--headless", "--jsonl", str(tmp_path / "f.jsonl"))
+    assert result.returncode == 0, result.stderr
+    records = read_jsonl(tmp_path / "f.jsonl")
+    assert len(records) == len(list((PROJECT_ROOT / "digits").glob("*.png")))
+
+
+def test_missing_camera_is_one_line_and_exit_2():
+    result = run_cli("--source", "7", "--headless")
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "camera 7" in lines[0] and "--source" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video at all" * 100], ids=["empty", "text"])
+def test_unreadable_video_is_one_line_and_exit_2(tmp_path, content):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(content)
+    result = run_cli("--source", str(bad), "--headless")
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert len(result.stderr.strip().splitlines()) == 1 and "clip.mp4" in result.stderr
+
+
+def test_no_display_without_headless_is_a_clear_message(clip_video):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = run_cli("--source", str(clip_video), env=env)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert "--headless" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_keeps_recording_and_log_valid(clip_video, tmp_path):
+    jsonl, video = tmp_path / "frames.jsonl", tmp_path / "annotated.avi"
+    process = subprocess.Popen([sys.executable, str(CLI), "--source", str(clip_video), "--loop", "--headless",
+                                "--jsonl", str(jsonl), "--record", str(video)],
+                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / f".{jsonl.name}.partial"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < 2000):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    records = read_jsonl(jsonl)                       # complete JSON on every line
+    assert len(records) > 0
+    capture = cv2.VideoCapture(str(video))
+    assert capture.read()[0], "the recording must be playable"
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def test_memory_does_not_grow_over_5000_frames(clip, tmp_path):
+    small = tuple(cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA) for frame in clip.frames[:30])
+    video = write_video(tmp_path / "small.avi", small)
+    use_inference_threads()   # as the app does
+    loop = LiveLoop(Recognizer.load(), DigitTracker(), LiveOptions(show=False))
+    with open_source(str(video), loop=True) as source:
+        for count in range(5000):
+            live = loop.process(source.read())
+            loop.render(live, fps=30.0)
+            if count == 500:
+                baseline = rss_mb()
+                loop.stages = type(loop.stages)()   # per-frame timings are kept for the summary
+    growth = rss_mb() - baseline
+    assert len(loop.tracker) < 20
+    assert growth < 15, f"resident memory grew by {growth:.1f} MB over 4,500 frames"
+
+
+# -- a person at the keyboard: a real OpenCV window under Xvfb, keys sent with xdotool ------------
+@pytest.fixture(scope="module")
+def virtual_display():
+    xvfb, xdotool = shutil.which("Xvfb"), shutil.which("xdotool")
+    assert xvfb and xdotool, "the GUI tests need Xvfb and xdotool (apt-get install xvfb xdotool; make test does)"
+    display = f":{90 + os.getpid() % 100}"
+    server = subprocess.Popen([xvfb, display, "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    assert server.poll() is None, "Xvfb did not start"
+    yield display
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def xdotool(display: str, *args: str) -> str:
+    return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, capture_output=True,
+                          text=True, timeout=WINDOW_WAIT_S, check=True).stdout.strip()
+
+
+def test_keys_pressed_in_a_real_window_take_a_snapshot_and_quit(virtual_display, clip_video, tmp_path):
+    snapshots = tmp_path / "snaps"
+    env = {**os.environ, "DISPLAY": virtual_display}
+    process = subprocess.Popen([sys.executable, str(CLI), "--source", str(clip_video), "--loop",
+                                "--snapshots", str(snapshots)],
+                               cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        window = xdotool(virtual_display, "search", "--sync", "--name", "^live-digits").splitlines()[0]
+        time.sleep(1.0)   # let the tracker settle so the snapshot has digits
+        for key in ("h", "c", "t", "t", "plus", "s"):
+            xdotool(virtual_display, "key", "--window", window, key)
+            time.sleep(0.3)
+        deadline = time.monotonic() + WINDOW_WAIT_S
+        while time.monotonic() < deadline and not (snapshots.exists() and any(snapshots.iterdir())):
+            time.sleep(0.1)
+        xdotool(virtual_display, "key", "--window", window, "q")
+        stdout, stderr = process.communicate(timeout=WINDOW_WAIT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "confidence threshold 0.65" in stderr
+    folders = list(snapshots.iterdir())
+    assert len(folders) == 1 and not folders[0].name.startswith(".")
+    assert f"snapshot saved to {folders[0]}" in stdout
+    predictions = json.loads((folders[0] / "predictions.json").read_text())
+    assert predictions["digits"], "the snapshot should hold the digits in view"
+    for digit in predictions["digits"]:
+        assert set(digit) == {"label", "confidence", "box", "track"}
+    inputs = sorted(folders[0].glob("input_*.png"))
+    assert len(inputs) == len(predictions["digits"])
+    assert cv2.imread(str(inputs[0]), cv2.IMREAD_GRAYSCALE).shape == (28, 28)
+    raw = cv2.imread(str(folders[0] / "frame.png"))
+    annotated = cv2.imread(str(folders[0] / "annotated.png"))
+    assert raw.shape == (480, 640, 3)
+    assert annotated.shape[0] > raw.shape[0], "the input strip (key c) should be part of the annotated frame"
