@@ -234,3 +234,14 @@ def test_labels_json_matches_the_sample_pngs() -> None:
 def test_every_category_is_described_in_the_help() -> None:
     assert set(ev.CATEGORY_HELP) == set(scenes.CATEGORIES)
     assert set(ev.READ_RIGHT_TARGETS) <= set(scenes.CATEGORIES)
+
+
+def test_live_evaluation_scores_tracked_labels_on_shaking_clips(pool: DigitPool) -> None:
+    from recognizer.recognize import Recognizer
+
+    score = ev.evaluate_live(Recognizer.load(), clips=1, frames=20, pool=pool)
+    assert score.clips == 1 and score.frames_per_clip == 20
+    assert score.digit_frames > 0
+    assert 0.9 <= score.shown_right_share <= 1.0
+    assert len(score.label_changes) == 1
+    assert "shown right" in ev.live_markdown(score)

@@ -240,11 +240,11 @@ def test_missing_or_corrupt_model_is_one_line_exit_2(tmp_path: Path, model_conte
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(model) in lines[0], completed.stderr
 
 
-def test_live_mode_not_built_yet_is_one_line_exit_2() -> None:
-    completed = run_cli()
+def test_image_paths_without_still_is_one_line_exit_2() -> None:
+    completed = run_cli(str(PROJECT_ROOT / "digits" / "digit1.png"), "--headless")
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--still" in lines[0]
+    assert len(lines) == 1 and "--still" in lines[0] and "--source" in lines[0]
 
 
 def test_help_and_bad_arguments() -> None:
