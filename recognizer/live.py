@@ -220,8 +220,12 @@ class LiveLoop:
                         break  # the user closed the window
                     if key != NO_KEY and not self.handle_key(key, live, canvas):
                         break
-                log.debug("frame %d: %s | %s", live.frame.index, " ".join(live.shown.numbers) or "-",
-                          self._frame_speed(live))
+                if not self.view.paused:
+                    # Headless runs print a per-frame line, as detector command lines do; with a
+                    # window the same line is on screen and only logged with -v.
+                    log.log(logging.INFO if not options.show else logging.DEBUG, "frame %d: %d digits %s | %s",
+                            live.frame.index, len(live.shown.digits), " ".join(live.shown.numbers) or "-",
+                            self._frame_speed(live))
         except KeyboardInterrupt:
             log.warning("interrupted")
             exit_code = EXIT_INTERRUPTED
@@ -240,8 +244,9 @@ class LiveLoop:
 
     def _frame_speed(self, live: LiveFrame) -> str:
         times = live.shown.times
+        draw_ms = self.stages.draw[-1] if self.stages.draw else 0.0
         return (f"segment {times.segment_ms:.1f} ms, crops {times.crops_ms:.1f} ms, "
-                f"inference {times.inference_ms:.1f} ms, track {live.track_ms:.2f} ms")
+                f"inference {times.inference_ms:.1f} ms, track {live.track_ms:.2f} ms, draw {draw_ms:.1f} ms")
 
 
 def frame_record(live: LiveFrame) -> dict[str, object]:
