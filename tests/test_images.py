@@ -17,26 +17,11 @@ import pytest
 from PIL import Image
 
 from recognizer.images import ImageReadError, list_images, natural_sort_key, read_image
+from drawn import WHITE, digits_on_paper
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLI = PROJECT_ROOT / "live_digits.py"
 CLI_TIMEOUT_S = 120
-WHITE = 255
-INK = 0
-DIGIT_SCALE = 3          # Hershey font scale: digits about 65 px tall
-DIGIT_THICKNESS = 8      # about an eighth of the height, like MNIST strokes
-DIGIT_SPACING_PX = 90
-
-
-def digits_on_paper(text: str, height: int = 200) -> np.ndarray:
-    """Black digits drawn one by one, well apart, on white: gray uint8 image."""
-    width = DIGIT_SPACING_PX * (len(text) + 1)
-    image = np.full((height, width), WHITE, np.uint8)
-    for index, character in enumerate(text):
-        origin = (DIGIT_SPACING_PX // 2 + index * DIGIT_SPACING_PX, height * 2 // 3)
-        cv2.putText(image, character, origin, cv2.FONT_HERSHEY_SIMPLEX, DIGIT_SCALE, INK,
-                    DIGIT_THICKNESS, cv2.LINE_AA)
-    return image
 
 
 def transparent_rgba(gray_digits: np.ndarray) -> np.ndarray:

@@ -22,32 +22,17 @@ from recognizer.draw import draw_recognition
 from recognizer.model import DigitMLP
 from recognizer.recognize import DEFAULT_CONFIDENCE_THRESHOLD, Digit, Recognition, StageTimes
 from recognizer.still import recognition_to_json
+from drawn import WHITE, digits_on_paper
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLI = PROJECT_ROOT / "live_digits.py"
 CLI_TIMEOUT_S = 120
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-WHITE = 255
-INK = 0
-DIGIT_SCALE = 3          # Hershey font scale: digits about 65 px tall
-DIGIT_THICKNESS = 8      # about an eighth of the height, like MNIST strokes
-DIGIT_SPACING_PX = 90    # far enough apart to be separate digits, close enough for one number
 HANDWRITTEN_DIGIT_HEIGHT_PX = 60
 HANDWRITTEN_GAP_PX = 14
 HANDWRITTEN_MARGIN_PX = 40
 IMAGE_KEYS = {"file", "width", "height", "digits", "numbers", "error"}
 DIGIT_KEYS = {"label", "confidence", "box"}
-
-
-def digits_on_paper(text: str, height: int = 200) -> np.ndarray:
-    """Black digits drawn one by one on white (gray uint8), like a number written on paper."""
-    width = DIGIT_SPACING_PX * (len(text) + 1)
-    image = np.full((height, width), WHITE, np.uint8)
-    for index, character in enumerate(text):
-        origin = (DIGIT_SPACING_PX // 2 + index * DIGIT_SPACING_PX, height * 2 // 3)
-        cv2.putText(image, character, origin, cv2.FONT_HERSHEY_SIMPLEX, DIGIT_SCALE, INK,
-                    DIGIT_THICKNESS, cv2.LINE_AA)
-    return image
 
 
 def run_cli(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
