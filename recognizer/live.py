@@ -11,8 +11,9 @@ import logging
 import os
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -39,6 +40,7 @@ PAUSED_KEY_WAIT_MS = 30          # while paused nothing changes; don't spin a co
 NO_KEY = 0xFF
 THRESHOLD_STEP = 0.05
 MIN_THRESHOLD, MAX_THRESHOLD = 0.05, 0.99
+STAGE_WINDOW = 1000             # frames kept for the per-stage medians
 FPS_SMOOTHING = 0.1              # EMA weight of the newest frame in the shown frames per second
 HELP_LINES = [
     "live-digits keys",
@@ -79,17 +81,24 @@ class LiveFrame:
     track_ms: float
 
 
-@dataclass
 class StageLog:
-    """Per-stage milliseconds of every processed frame, for the closing summary."""
-    segment: list[float] = field(default_factory=list)
-    crops: list[float] = field(default_factory=list)
-    inference: list[float] = field(default_factory=list)
-    track: list[float] = field(default_factory=list)
-    draw: list[float] = field(default_factory=list)
+    """Per-stage milliseconds of the most recent frames, for the HUD and the closing summary.
+
+    Bounded, so a run of days does not grow: the summary is over the last STAGE_WINDOW frames.
+    """
+    NAMES = ("segment", "crops", "inference", "track", "draw")
+
+    def __init__(self) -> None:
+        self.values: dict[str, deque[float]] = {name: deque(maxlen=STAGE_WINDOW) for name in self.NAMES}
+
+    def add(self, name: str, milliseconds: float) -> None:
+        self.values[name].append(milliseconds)
+
+    def last(self, name: str) -> float:
+        return self.values[name][-1] if self.values[name] else 0.0
 
     def summary(self) -> str:
-        return ", ".join(f"{name} {statistics.median(values):.1f} ms" for name, values in vars(self).items()
+        return ", ".join(f"{name} {statistics.median(values):.1f} ms" for name, values in self.values.items()
                          if values)
 
 
@@ -120,7 +129,7 @@ class LiveLoop:
         track_ms = (time.perf_counter() - started) * 1e3
         for name, value in (("segment", raw.times.segment_ms), ("crops", raw.times.crops_ms),
                             ("inference", raw.times.inference_ms), ("track", track_ms)):
-            getattr(self.stages, name).append(value)
+            self.stages.add(name, value)
         return LiveFrame(frame, shown, tuple(t.track for t in tracked), track_ms)
 
     def render(self, live: LiveFrame, fps: float) -> np.ndarray:
@@ -130,7 +139,7 @@ class LiveLoop:
             image = cv2.cvtColor(ink_mask(to_gray(image)), cv2.COLOR_GRAY2BGR)
         canvas = draw_recognition(image, live.shown, self.recognizer.text_of)
         times = live.shown.times
-        draw_ms = self.stages.draw[-1] if self.stages.draw else 0.0
+        draw_ms = self.stages.last("draw")
         status = "PAUSED  " if self.view.paused else ""
         draw_text_panel(canvas, [
             f"{fps:5.1f} fps | segment {times.segment_ms:.1f} ms  crops {times.crops_ms:.1f} ms  "
@@ -143,7 +152,7 @@ class LiveLoop:
         if self.view.input_strip:
             texts = [self.recognizer.text_of(digit) for digit in live.shown.digits]
             canvas = np.vstack([canvas, input_strip(live.shown.inputs, texts, canvas.shape[1])])
-        self.stages.draw.append((time.perf_counter() - started) * 1e3)
+        self.stages.add("draw", (time.perf_counter() - started) * 1e3)
         return canvas
 
     # -- keys ----------------------------------------------------------------------------
@@ -235,7 +244,8 @@ class LiveLoop:
                     writer.close()
             if options.show:
                 cv2.destroyAllWindows()
-        log.info("%d frames processed; median per frame: %s", processed, self.stages.summary() or "-")
+        log.info("%d frames processed; median per frame (last %d): %s", processed, STAGE_WINDOW,
+                 self.stages.summary() or "-")
         if recorder:
             log.info("recording saved to %s (%d frames)", recorder.path, recorder.frames)
         if jsonl:
@@ -244,7 +254,7 @@ class LiveLoop:
 
     def _frame_speed(self, live: LiveFrame) -> str:
         times = live.shown.times
-        draw_ms = self.stages.draw[-1] if self.stages.draw else 0.0
+        draw_ms = self.stages.last("draw")
         return (f"segment {times.segment_ms:.1f} ms, crops {times.crops_ms:.1f} ms, "
                 f"inference {times.inference_ms:.1f} ms, track {live.track_ms:.2f} ms, draw {draw_ms:.1f} ms")
 
