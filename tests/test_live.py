@@ -232,7 +232,7 @@ def test_keys_pressed_in_a_real_window_take_a_snapshot_and_quit(virtual_display,
     try:
         window = xdotool(virtual_display, "search", "--sync", "--name", "^live-digits").splitlines()[0]
         time.sleep(1.0)   # let the tracker settle so the snapshot has digits
-        for key in ("h", "c", "t", "t", "plus", "s"):
+        for key in ("h", "c", "t", "t", "space", "space", "plus", "s"):
             xdotool(virtual_display, "key", "--window", window, key)
             time.sleep(0.3)
         deadline = time.monotonic() + WINDOW_WAIT_S
