@@ -3,10 +3,13 @@
 The steps, each cheap enough for every camera frame:
 1. Flatten the light: divide the frame by a smooth estimate of the paper (shadows and
    gradients vanish), then keep pixels clearly darker than their paper.
-2. Remove ruled and grid lines: long, thin, nearly straight runs that no digit makes.
-3. Label connected components; drop specks, blobs that are too big or too solid (a thumb,
-   the table beyond the page edge) and anything touching the frame's edge.
-4. Merge pieces of one digit (the detached bar of a 5, a broken 4 or 7).
+2. On a ruled or grid page, take out the printed lines: long, thin, nearly straight runs,
+   except where ink is clearly darker than the lines, and bridge strokes the lines cut.
+3. Label connected components; drop specks and anything cut by the frame's edge (a thumb,
+   the desk beyond the page, a digit half out of view).
+4. Merge pieces of one digit (the detached bar of a 5, a broken 4 or 7, the loops of an 8).
+5. Reject what is not a digit: dashes, solid blobs, dark non-paper surfaces, the tip of a
+   finger, and leftovers of printed lines.
 """
 from __future__ import annotations
 
@@ -19,12 +22,12 @@ Box = tuple[int, int, int, int]
 
 # -- light flattening -------------------------------------------------------------------
 PAPER_ESTIMATE_SIDE = 160      # the paper estimate is computed on a frame shrunk to this longer side
-PAPER_MAX_FILTER_FRACTION = 0.12  # max-filter size as a share of that side: wider than a stroke
+PAPER_MAX_FILTER_FRACTION = 0.12  # closing window as a share of the frame's side: wider than a stroke
 PAPER_MIN_FILTER_PX = 41       # ...and at least this many pixels of the original image (a scan is mostly digit)
-INK_DARKNESS_LEVEL = 48       # ink is at least this much darker than its local paper (of 255)
+INK_DARKNESS_LEVEL = 48        # ink is at least this much darker than its local paper (of 255)
 PAPER_LEVEL_PERCENTILE = 90    # the paper's brightness: this percentile of the paper estimate
 NOT_PAPER_FRACTION = 0.35      # surfaces darker than this share of the paper are not paper
-FAINT_DARKNESS_LEVEL = 24     # faint marks (printed lines, pencil) start here
+FAINT_DARKNESS_LEVEL = 24      # faint marks (printed lines, pencil) start here
 # -- line removal ------------------------------------------------------------------------
 LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
 LINE_MIN_LENGTH_PX = 40
