@@ -31,6 +31,7 @@ FAINT_DARKNESS_LEVEL = 24      # faint marks (printed lines, pencil) start here
 # -- line removal ------------------------------------------------------------------------
 LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
 LINE_MIN_LENGTH_PX = 40
+LINE_MAX_RUN_PX = 64           # runs longer than this are not required (a 5 degree tilt drifts 6 px in 64)
 BRIDGE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # spans a removed line and its fringe
 MAX_LINE_SHARE = 0.7           # a candidate lying mostly on printed lines is a line remnant
 LINE_CROSSING_PAD_PX = 2       # the line mask has holes where lines cross; this closes them
@@ -38,7 +39,7 @@ RULED_LINE_SPAN = 0.4          # a page counts as ruled when RULED_PAGE_MIN_LINE
 RULED_PAGE_MIN_LINES = 3       # each span at least this share of the frame,
 RULED_PAGE_MIN_LINE_PIXELS = 4.0  # or line pixels add up to (height + width) x this
 LINE_MAX_THICKNESS_PX = 6      # thicker straight strokes are pen strokes, not printed lines
-LINE_TILT_SLACK_PX = 2         # rows of slack so lines tilted by a few degrees still count as straight
+LINE_TILT_SLACK_PX = 3         # rows of slack so lines tilted by a few degrees still count as straight
 LINE_GAP_PX = 9                # gaps this long in a faint line (noise, a crossing stroke) are bridged
 LINE_INK_FACTOR = 1.5          # on a printed line, ink must be this many times darker than the line
 # -- component filtering -----------------------------------------------------------------
@@ -114,7 +115,9 @@ def straight_lines(faint: np.ndarray) -> np.ndarray:
     lines = np.zeros_like(faint)
     spanning_lines = 0
     for axis_length, horizontal in ((width, True), (height, False)):
-        length = max(LINE_MIN_LENGTH_PX, int(axis_length * LINE_MIN_LENGTH_FRACTION))
+        # Long enough that no stroke of an ordinary digit qualifies, short enough that a line
+        # tilted by a few degrees still holds a straight run within the slack.
+        length = int(np.clip(axis_length * LINE_MIN_LENGTH_FRACTION, LINE_MIN_LENGTH_PX, LINE_MAX_RUN_PX))
         slack = 2 * LINE_TILT_SLACK_PX + 1
         along = (LINE_GAP_PX, 1) if horizontal else (1, LINE_GAP_PX)
         across = (1, slack) if horizontal else (slack, 1)
