@@ -236,32 +236,48 @@ def _lies_on_lines(lines: np.ndarray, box: Box, mask: np.ndarray) -> bool:
     return bool(np.count_nonzero(on_lines) > MAX_LINE_SHARE * on_lines.size)
 
 
+def _x_overlapping_pairs(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (a, b) of boxes whose x ranges overlap, without forming all N x N pairs.
+
+    Sorted by left edge, the boxes overlapping box i in x are the run of later boxes that
+    start before i ends: one searchsorted gives every run, so a grid page's thousand specks
+    cost thousands of pairs, not a million.
+    """
+    order = np.argsort(x, kind="stable")
+    starts = x[order]
+    run_ends = np.searchsorted(starts, starts + w[order], side="left")
+    counts = np.maximum(run_ends - np.arange(len(order)) - 1, 0)
+    first = np.repeat(np.arange(len(order)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return order[first], order[first + 1 + offsets]
+
+
 def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     """Group vertically stacked pieces that overlap in x (the bar of a 5, a broken 4 or 7).
 
     ``boxes`` is an N x 4 array of (x, y, w, h). Returns lists of piece indices, one per digit.
-    All pairs are tested at once and joined transitively, so the cost stays flat however
-    many specks a noisy frame has.
+    Every way of joining needs the pieces to overlap in x, so only such pairs are tested
+    (all at once), then joined transitively.
     """
     count = len(boxes)
     x, y, w, h = (boxes[:, k].astype(np.int64) for k in range(4))
-    x_overlap = np.minimum.outer(x + w, x + w) - np.maximum.outer(x, x)
-    y_gap = np.maximum.outer(y, y) - np.minimum.outer(y + h, y + h)
-    taller = np.maximum.outer(h, h)
-    union_height = np.maximum.outer(y + h, y + h) - np.minimum.outer(y, y)
-    stacked = x_overlap >= MERGE_MIN_X_OVERLAP * np.minimum.outer(w, w)
+    a, b = _x_overlapping_pairs(x, w)
+    x_overlap = np.minimum(x[a] + w[a], x[b] + w[b]) - np.maximum(x[a], x[b])
+    y_gap = np.maximum(y[a], y[b]) - np.minimum(y[a] + h[a], y[b] + h[b])
+    taller, shorter = np.maximum(h[a], h[b]), np.minimum(h[a], h[b])
+    union_height = np.maximum(y[a] + h[a], y[b] + h[b]) - np.minimum(y[a], y[b])
+    stacked = x_overlap >= MERGE_MIN_X_OVERLAP * np.minimum(w[a], w[b])
     # Pieces that all but touch (the loops of an 8 drawn apart) merge even when they are
     # equally tall; pieces further apart only when one is much taller, or they would join
     # digits of two lines.
-    shorter = np.minimum.outer(h, h)
     touching = stacked & (y_gap <= np.maximum(MERGE_TOUCH_PX, MERGE_TOUCH_FRACTION * shorter)) \
         & (union_height <= MERGE_MAX_TOUCHING_HEIGHT_FACTOR * shorter)
     near = (y_gap <= MERGE_MAX_Y_GAP * taller) & (union_height <= MERGE_MAX_HEIGHT_FACTOR * taller)
-    # A small flat piece (a 5's bar) joins a bigger one it touches in x even with little overlap;
-    # two digits of a number are of similar size and side by side, so they never qualify.
-    # Only a flat piece (wider than tall) counts: a small digit written under a big one is not.
-    small = (h[:, None] <= MERGE_SMALL_PIECE_FACTOR * taller) & (w >= h)[:, None]
-    small_piece = (small | small.T) & (x_overlap > 0)
+    # A small flat piece (a 5's bar) joins a bigger one it overlaps in x even a little; a
+    # small digit written under a big one is taller than wide, so it never qualifies.
+    flat_small = (h <= w)
+    small_piece = ((h[a] <= MERGE_SMALL_PIECE_FACTOR * taller) & flat_small[a]) | \
+        ((h[b] <= MERGE_SMALL_PIECE_FACTOR * taller) & flat_small[b])
     joined = (near & (stacked | small_piece)) | touching
     parent = list(range(count))
 
@@ -271,8 +287,8 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
             i = parent[i]
         return i
 
-    for i, j in zip(*np.nonzero(np.triu(joined, k=1))):
-        parent[root(int(i))] = root(int(j))
+    for i, j in zip(a[joined].tolist(), b[joined].tolist()):
+        parent[root(i)] = root(j)
     groups: dict[int, list[int]] = {}
     for i in range(count):
         groups.setdefault(root(i), []).append(i)
