@@ -131,9 +131,10 @@ def straight_lines(faint: np.ndarray) -> np.ndarray:
         thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_across))
         found = cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
         lines |= found
-        _, _, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
-        extent = stats[1:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
-        spanning_lines = max(spanning_lines, int(np.count_nonzero(extent >= RULED_LINE_SPAN * axis_length)))
+        # Outer contours give each line's extent several times faster than labelling does.
+        contours, _ = cv2.findContours(found, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        extents = [cv2.boundingRect(contour)[2 if horizontal else 3] for contour in contours]
+        spanning_lines = max(spanning_lines, sum(extent >= RULED_LINE_SPAN * axis_length for extent in extents))
     # Printed lines run across the page, several of them in parallel; the straight strokes
     # of one big digit do not. Without that evidence nothing is taken out.
     # Faint fine grids break into dashes under noise, but then there is a lot of them.
