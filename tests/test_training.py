@@ -19,6 +19,7 @@ from recognizer.augment import AugmentConfig, augment_batch
 from recognizer.checkpoint import load_checkpoint, save_checkpoint
 from recognizer.data import load_mnist
 from recognizer.model import IMAGE_SIDE, DigitMLP
+from recognizer.rendered import RenderRecipe, render_digits, rendered_digits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 META_KEYS = {"architecture", "config", "normalization", "test_accuracy", "val_accuracy", "recipe",
@@ -70,6 +71,11 @@ def test_tiny_run_writes_a_loadable_checkpoint_with_metadata(tiny_run, mnist_tes
     for name in ("model_curves.png", "model_confusion.png"):
         assert (tiny_run / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in tiny_run.rglob("*") if ".tmp" in p.name]
+    # Every run reports the held-out digits as the normaliser presents them, too.
+    assert meta["rendered"]["share"] == 0 and meta["rendered"]["recipe"] == RenderRecipe().as_dict()
+    assert {"val_raw", "val_rendered"} <= meta["history"][0].keys()
+    assert 0.5 < meta["history"][0]["val_rendered"] <= 1 and 0.5 < meta["test_rendered_accuracy"] <= 1
+    assert meta["val_accuracy"] == meta["history"][0]["val_raw"]  # raw digits only: chosen on raw
 
 
 def test_same_seed_gives_the_same_weights(tiny_run, tmp_path):
@@ -217,3 +223,60 @@ def test_augmentation_edge_cases():
     assert augment_batch(torch.zeros(3, IMAGE_SIDE, IMAGE_SIDE), generator).max() < 0.3  # blank stays dark
     with pytest.raises(ValueError):
         augment_batch(torch.zeros(3, 32, 32), generator)
+
+
+# ---------------------------------------------------------------------------- rendered digits
+@pytest.fixture(scope="module")
+def train_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = load_mnist(train=True)
+    return images[:200], labels[:200]
+
+
+def test_rendered_digits_are_mnist_format_and_centred(train_digits):
+    images, labels = train_digits
+    out = render_digits(images.numpy(), labels.numpy(), seed=0)
+    assert out.shape == (200, IMAGE_SIDE, IMAGE_SIDE) and out.dtype.name == "uint8"
+    batch = torch.from_numpy(out).float() / 255
+    centre = centre_of_mass(batch)
+    assert float((centre - (IMAGE_SIDE - 1) / 2).abs().max()) < 0.75  # centred by mass, as normalize_digit does
+    assert float(batch.flatten(1).amax(1).min()) > 0.8  # every digit has bright ink
+    border = torch.cat([batch[:, :2].flatten(1), batch[:, -2:].flatten(1)], 1)
+    assert float(border.mean()) < 0.02
+    # Close to the raw digit (same digit, same place) but not a copy of it.
+    difference = (batch - images.float() / 255).abs().flatten(1).mean(1)
+    assert float(difference.min()) > 0.005 and float(difference.median()) < 0.15
+
+
+def test_rendered_digits_are_deterministic_per_seed_and_per_digit(train_digits):
+    images, labels = train_digits
+    first = render_digits(images.numpy()[:40], labels.numpy()[:40], seed=1)
+    again = render_digits(images.numpy()[:40], labels.numpy()[:40], seed=1)
+    other = render_digits(images.numpy()[:40], labels.numpy()[:40], seed=2)
+    assert (first == again).all() and not (first == other).all()
+    # Digit i renders the same whether or not other digits are rendered with it.
+    keys = torch.arange(10, 40, 3)
+    alone = rendered_digits(images, labels, seed=1, indices=keys)
+    assert torch.equal(alone, torch.from_numpy(first[keys.numpy()]))
+
+
+def test_rendered_digits_are_cached_atomically(train_digits, tmp_path):
+    images, labels = train_digits[0][:30], train_digits[1][:30]
+    first = rendered_digits(images, labels, seed=5, cache_dir=tmp_path)
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".npy" and ".tmp" not in files[0].name
+    again = rendered_digits(images, labels, seed=5, indices=torch.tensor([3, 1]), cache_dir=tmp_path)
+    assert torch.equal(again, first[[3, 1]])
+    rendered_digits(images, labels, seed=6, cache_dir=tmp_path)  # another seed: another file
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_training_on_a_mix_with_rendered_digits(tiny_run, tmp_path):
+    """--rendered P mixes in the rendered copies, and chooses on both views of the held-out digits."""
+    assert train.main(tiny_args(tmp_path, "mix.pt", 3, "--rendered", "0.4")) == 0
+    raw = load_checkpoint(tiny_run / "model.pt")
+    mix = load_checkpoint(tmp_path / "mix.pt")
+    assert mix.meta["rendered"]["share"] == 0.4 and "mean" in mix.meta["rendered"]["selection"]
+    assert not torch.equal(raw.model.state_dict()["layers.1.weight"], mix.model.state_dict()["layers.1.weight"])
+    epoch = mix.meta["history"][0]
+    assert mix.meta["val_accuracy"] == pytest.approx((epoch["val_raw"] + epoch["val_rendered"]) / 2)
+    assert mix.meta["test_accuracy"] > 0.6 and mix.meta["test_rendered_accuracy"] > 0.5
