@@ -465,7 +465,25 @@ class _Pacer:
         self._next_due += self._period
 
 
-class VideoFileSource(FrameSource):
+class _RecordedSource(FrameSource):
+    """A source that is not live (a file or files): subclasses set ``_fps`` and ``_description``."""
+    _fps: float
+    _description: str
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+
+class VideoFileSource(_RecordedSource):
     """Every frame of a video file, in order. With ``loop`` the file restarts at its end."""
 
     def __init__(self, path: str, *, loop: bool = False, realtime: bool = False,
@@ -489,18 +507,6 @@ class VideoFileSource(FrameSource):
         self._next_index = 0
         self._frames_this_pass = 0
         self._closed = False
-
-    @property
-    def is_live(self) -> bool:
-        return False
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def description(self) -> str:
-        return self._description
 
     def read(self) -> Frame | None:
         if self._closed:
@@ -555,7 +561,7 @@ class VideoFileSource(FrameSource):
 
 # -- images: a folder, a glob pattern or one file ----------------------------------------------
 
-class ImageSequenceSource(FrameSource):
+class ImageSequenceSource(_RecordedSource):
     """Image files played as frames in the given order; unreadable files are skipped."""
 
     def __init__(self, paths: Sequence[str], description: str, *, loop: bool = False,
@@ -582,18 +588,6 @@ class ImageSequenceSource(FrameSource):
             self._pending = self._next_readable()
             if self._pending is None:
                 raise SourceError(f"no readable images in {description}")
-
-    @property
-    def is_live(self) -> bool:
-        return False
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def description(self) -> str:
-        return self._description
 
     def read(self) -> Frame | None:
         if self._closed:
