@@ -37,6 +37,7 @@ MAX_LINE_SHARE = 0.7           # a candidate lying mostly on printed lines is a 
 LINE_CROSSING_PAD_PX = 2       # the line mask has holes where lines cross; this closes them
 RULED_LINE_SPAN = 0.4          # a page counts as ruled when RULED_PAGE_MIN_LINES parallel lines
 RULED_PAGE_MIN_LINES = 3       # each span at least this share of the frame,
+LINE_EXTENT_SHRINK = 4         # line extents are measured on a copy this many times smaller
 RULED_PAGE_MIN_LINE_PIXELS = 4.0  # or line pixels add up to (height + width) x this
 LINE_MAX_THICKNESS_PX = 6      # thicker straight strokes are pen strokes, not printed lines
 LINE_TILT_SLACK_PX = 3         # rows of slack so lines tilted by a few degrees still count as straight
@@ -131,10 +132,13 @@ def straight_lines(faint: np.ndarray) -> np.ndarray:
         thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_across))
         found = cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
         lines |= found
-        # Outer contours give each line's extent several times faster than labelling does.
-        contours, _ = cv2.findContours(found, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        extents = [cv2.boundingRect(contour)[2 if horizontal else 3] for contour in contours]
-        spanning_lines = max(spanning_lines, sum(extent >= RULED_LINE_SPAN * axis_length for extent in extents))
+        # Only the lines' extents are needed: labelling a 4x smaller copy is many times cheaper,
+        # and shrinking keeps a line (even a tilted or dashed one) in one piece.
+        small = cv2.resize(found, (max(1, width // LINE_EXTENT_SHRINK), max(1, height // LINE_EXTENT_SHRINK)),
+                           interpolation=cv2.INTER_AREA)
+        _, _, stats, _ = cv2.connectedComponentsWithStats((small > 0).astype(np.uint8), connectivity=8)
+        extent = stats[1:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT] * LINE_EXTENT_SHRINK
+        spanning_lines = max(spanning_lines, int(np.count_nonzero(extent >= RULED_LINE_SPAN * axis_length)))
     # Printed lines run across the page, several of them in parallel; the straight strokes
     # of one big digit do not. Without that evidence nothing is taken out.
     # Faint fine grids break into dashes under noise, but then there is a lot of them.
