@@ -61,6 +61,9 @@ MERGE_SMALL_PIECE_FACTOR = 0.5  # a piece at most this share of its neighbour's 
 MERGE_TOUCH_PX = 2             # pieces this close vertically (or MERGE_TOUCH_FRACTION of the
 MERGE_TOUCH_FRACTION = 0.05    # shorter one's height) are one digit when they overlap in x...
 MERGE_MAX_TOUCHING_HEIGHT_FACTOR = 2.6  # ...and together are at most this many times the shorter's height
+ROW_MIN_Y_OVERLAP = 0.5        # pieces on one line overlap this share of the shorter's height,
+ROW_MAX_GAP = 3.0              # stand at most this many heights apart
+ROW_MAX_HEIGHT_RATIO = 1.5     # and have heights within this factor
 MERGE_MAX_HEIGHT_FACTOR = 1.6  # a merged digit is no taller than this many times its tallest piece
 
 
@@ -257,6 +260,22 @@ def _x_overlapping_pairs(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.n
     return order[first], order[first + 1 + offsets]
 
 
+def _has_row_mate(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Per piece: does a digit-sized piece of similar height stand beside it, on the same line?"""
+    has_mate = np.zeros(len(x), bool)
+    sized = np.flatnonzero(h >= MIN_DIGIT_HEIGHT_PX)
+    if len(sized) < 2:
+        return has_mate
+    xs, ys, ws, hs = x[sized], y[sized], w[sized], h[sized]
+    shorter, taller = np.minimum.outer(hs, hs), np.maximum.outer(hs, hs)
+    y_overlap = np.minimum.outer(ys + hs, ys + hs) - np.maximum.outer(ys, ys)
+    x_gap = np.maximum.outer(xs, xs) - np.minimum.outer(xs + ws, xs + ws)
+    mates = ((y_overlap >= ROW_MIN_Y_OVERLAP * shorter) & (x_gap > 0) & (x_gap <= ROW_MAX_GAP * taller)
+             & (taller <= ROW_MAX_HEIGHT_RATIO * shorter))
+    has_mate[sized] = mates.any(axis=1)
+    return has_mate
+
+
 def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     """Group vertically stacked pieces that overlap in x (the bar of a 5, a broken 4 or 7).
 
@@ -283,7 +302,11 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     flat_small = (h <= w)
     small_piece = ((h[a] <= MERGE_SMALL_PIECE_FACTOR * taller) & flat_small[a]) | \
         ((h[b] <= MERGE_SMALL_PIECE_FACTOR * taller) & flat_small[b])
-    joined = (near & (stacked | small_piece)) | touching
+    # A piece that stands in a line with a neighbour of its own size is a digit written under
+    # (or over) a bigger digit, not a broken-off part of it.
+    in_row = _has_row_mate(x, y, w, h)
+    shorter_piece = np.where(h[a] <= h[b], a, b)
+    joined = (near & (small_piece | (stacked & ~in_row[shorter_piece]))) | touching
     parent = list(range(count))
 
     def root(i: int) -> int:

@@ -157,3 +157,14 @@ def test_light_ink_on_dark_background_with_light_ink_setting():
     board = np.full((240, 320), 40, np.uint8)
     cv2.putText(board, "7", (130, 170), cv2.FONT_HERSHEY_SIMPLEX, 3, 230, 8)
     assert len(find_digits(board, light_ink=True)) == 1
+
+
+def test_small_digits_on_a_line_under_a_big_digit_stay_separate():
+    page = blank_page()
+    ink = (30, 30, 30)
+    cv2.putText(page, "5", (200, 300), cv2.FONT_HERSHEY_SIMPLEX, 5, ink, 10)         # about 110 px tall
+    cv2.putText(page, "3", (215, 350), cv2.FONT_HERSHEY_SIMPLEX, 1.3, ink, 3)        # a line of small digits
+    cv2.putText(page, "6", (285, 350), cv2.FONT_HERSHEY_SIMPLEX, 1.3, ink, 3)        # just below it
+    found = sorted(boxes_of(page), key=lambda box: (box[1], box[0]))
+    assert len(found) == 3, found
+    assert found[0][3] > 80 and all(box[3] < 40 for box in found[1:])
