@@ -123,15 +123,19 @@ class FrameSource(ABC):
     def is_live(self) -> bool:
         """True for cameras: frames come in real time and slow consumers skip frames."""
 
-    @property
-    @abstractmethod
-    def fps(self) -> float:
-        """Nominal frame rate (what the camera or file reports, or a default)."""
+    # Every source sets these two in its constructor.
+    _fps: float
+    _description: str
 
     @property
-    @abstractmethod
+    def fps(self) -> float:
+        """Nominal frame rate (what the camera or file reports, or a default)."""
+        return self._fps
+
+    @property
     def description(self) -> str:
         """Short human description, e.g. "camera 0 (640x480, 30 fps)"."""
+        return self._description
 
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:
@@ -237,14 +241,6 @@ class LiveSource(FrameSource):
     @property
     def is_live(self) -> bool:
         return True
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def description(self) -> str:
-        return self._description
 
     @property
     def running(self) -> bool:
@@ -466,21 +462,11 @@ class _Pacer:
 
 
 class _RecordedSource(FrameSource):
-    """A source that is not live (a file or files): subclasses set ``_fps`` and ``_description``."""
-    _fps: float
-    _description: str
+    """A source that is not live: a video file or image files."""
 
     @property
     def is_live(self) -> bool:
         return False
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def description(self) -> str:
-        return self._description
 
 
 class VideoFileSource(_RecordedSource):
