@@ -176,7 +176,7 @@ class CategoryScore:
     @property
     def uncertain_share(self) -> float:
         """Matched digits the recogniser shows as "?" (confidence below its threshold)."""
-        return self.uncertain / self.matched if self.matched else 0.0
+        return _ratio(self.uncertain, self.matched)
 
     @property
     def image_exact(self) -> float:

@@ -340,14 +340,14 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         gray = 255 - gray
     paper_small = paper_of_frame(gray)
     mask, lines = ink_mask_of_frame(darkness_of_frame(gray, paper_small))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     x, y, w, h, area = (stats[:, k] for k in range(5))
     frame_h, frame_w = gray.shape
     # Anything cut by the frame's edge is a thumb, the desk, the page edge or an unreadable
-    # digit; dropping it before merging keeps it from swallowing digits next to it.
+    # digit; dropping it before merging keeps it from swallowing digits next to it. (Label 0,
+    # the background, spans the frame, so it never counts as inside.)
     inside = (x > 0) & (y > 0) & (x + w < frame_w) & (y + h < frame_h)
     pieces = np.nonzero((area >= MIN_PIECE_AREA_PX) & inside)[0]
-    pieces = pieces[pieces > 0]
     # Paper is the brightest large surface in view; far darker "paper" is the desk, a hand or a
     # dark object, whose edges the flattening turns into ink-like rings.
     paper_level = float(np.percentile(paper_small, PAPER_LEVEL_PERCENTILE))
@@ -364,10 +364,10 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         paper_here = paper_small[int((y0 + y1) / 2 * scale), int((x0 + x1) / 2 * scale)]
         if paper_here < NOT_PAPER_FRACTION * paper_level:
             continue
-        mask = np.isin(labels[y0:y1, x0:x1], ids)
-        if _continues_beyond_its_edge(gray, box, mask):
+        digit_mask = np.isin(labels[y0:y1, x0:x1], ids)
+        if _continues_beyond_its_edge(gray, box, digit_mask):
             continue
-        if _lies_on_lines(lines, box, mask):
+        if _lies_on_lines(lines, box, digit_mask):
             continue  # a leftover of a darker printed line (a margin line), not a digit
-        regions.append(DigitRegion(box, mask))
+        regions.append(DigitRegion(box, digit_mask))
     return regions
