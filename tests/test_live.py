@@ -20,6 +20,7 @@ from recognizer.live import LiveLoop, LiveOptions
 from recognizer.recognize import Recognizer, use_inference_threads
 from recognizer.scenes import HARD, DigitPool, ShakyClip, make_shaky_clip
 from recognizer.track import DigitTracker
+from recognizer.evaluate import box_iou
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLI = PROJECT_ROOT / "live_digits.py"
@@ -59,13 +60,6 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def iou(a, b) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
 def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr, result.stderr
 
@@ -89,8 +83,8 @@ def test_headless_video_labels_tracks_and_no_flicker(clip, clip_video, tmp_path)
             if box is None:
                 continue
             in_view += 1
-            best = max(record["digits"], key=lambda d: iou(box, d["box"]), default=None)
-            if best is not None and iou(box, best["box"]) >= MATCH_IOU:
+            best = max(record["digits"], key=lambda d: box_iou(box, d["box"]), default=None)
+            if best is not None and box_iou(box, best["box"]) >= MATCH_IOU:
                 tracks_of_digit.setdefault(index, set()).add(best["track"])
                 shown_right += best["label"] == clip.labels[index]
     assert in_view > 0

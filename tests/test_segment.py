@@ -10,15 +10,9 @@ import pytest
 from recognizer.normalize import to_gray
 from recognizer.scenes import HARD, DigitPool, compose_camera_scene, make_camera_scene, sample_conditions
 from recognizer.segment import find_digits
+from recognizer.evaluate import box_iou
 
 MATCH_IOU = 0.5
-
-
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def matches(truth, found) -> tuple[int, int]:
@@ -26,8 +20,8 @@ def matches(truth, found) -> tuple[int, int]:
     unused = list(found)
     hits = 0
     for box in truth:
-        best = max(unused, key=lambda f: iou(box, f), default=None)
-        if best is not None and iou(box, best) >= MATCH_IOU:
+        best = max(unused, key=lambda f: box_iou(box, f), default=None)
+        if best is not None and box_iou(box, best) >= MATCH_IOU:
             unused.remove(best)
             hits += 1
     return hits, len(unused)
@@ -71,7 +65,7 @@ def test_boxes_are_tight(pool):
     found = boxes_of(scene.image)
     assert len(found) == 2
     for truth in scene.boxes:
-        assert max(iou(truth, f) for f in found) >= 0.8
+        assert max(box_iou(truth, f) for f in found) >= 0.8
 
 
 def blank_page(height: int = 480, width: int = 640) -> np.ndarray:
