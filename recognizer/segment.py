@@ -1,6 +1,9 @@
 """Find handwritten digits in a frame: a flattened threshold, line removal and component grouping.
 
 The steps, each cheap enough for every camera frame:
+0. Find digits on a copy of the frame shrunk by an integer factor (2 for a webcam frame),
+   keeping each block's darkest pixel so thin pen lines survive; only each digit's own box
+   is then examined at full resolution, for a tight box and a full-detail ink mask.
 1. Flatten the light: divide the frame by a smooth estimate of the paper (shadows and
    gradients vanish), then keep pixels clearly darker than their paper.
 2. On a ruled or grid page, take out the printed lines: long, thin, nearly straight runs,
@@ -13,13 +16,19 @@ The steps, each cheap enough for every camera frame:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]
 
+# -- detection scale (every length below is in full-resolution pixels) -------------------
+DETECTION_MIN_SIDE = 240       # the shrunken copy keeps at least this many pixels on its shorter side
+MAX_DETECTION_FACTOR = 2       # and shrinks by at most this: a 20 px digit is still 10 px tall there
+DIGIT_MASK_SLACK_PX = 1        # full-resolution ink this close to a digit's detected pieces is its ink
 # -- light flattening -------------------------------------------------------------------
 PAPER_ESTIMATE_SIDE = 160      # the paper estimate is computed on a frame shrunk to this longer side
 PAPER_MAX_FILTER_FRACTION = 0.12  # closing window as a share of the frame's side: wider than a stroke
@@ -32,7 +41,7 @@ FAINT_DARKNESS_LEVEL = 24      # faint marks (printed lines, pencil) start here
 LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
 LINE_MIN_LENGTH_PX = 40
 LINE_MAX_RUN_PX = 64           # runs longer than this are not required (a 5 degree tilt drifts 6 px in 64)
-BRIDGE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # spans a removed line and its fringe
+BRIDGE_RADIUS_PX = 3           # a closing this wide spans a removed line and its fringe
 MAX_LINE_SHARE = 0.7           # a candidate lying mostly on printed lines is a line remnant
 LINE_CROSSING_PAD_PX = 2       # the line mask has holes where lines cross; this closes them
 RULED_LINE_SPAN = 0.4          # a page counts as ruled when RULED_PAGE_MIN_LINES parallel lines
@@ -43,6 +52,7 @@ LINE_MAX_THICKNESS_PX = 6      # thicker straight strokes are pen strokes, not p
 LINE_TILT_SLACK_PX = 3         # rows of slack so lines tilted by a few degrees still count as straight
 LINE_GAP_PX = 9                # gaps this long in a faint line (noise, a crossing stroke) are bridged
 LINE_INK_FACTOR = 1.5          # on a printed line, ink must be this many times darker than the line
+LOCAL_MEAN_MIN_WEIGHT = 0.25    # share of line pixels nearby (of 255) below which the mean fades to 0
 # -- component filtering -----------------------------------------------------------------
 MIN_PIECE_AREA_PX = 6          # smaller components are sensor noise or dust
 MIN_DIGIT_HEIGHT_PX = 12
@@ -52,7 +62,7 @@ SOLID_MIN_SIDE_PX = 10         # ...unless the box is tiny or thin (a short, thi
 MAX_ASPECT_WIDE = 2.5          # width / height above this is a dash or a line remnant
 EDGE_RING_INNER_PX = 2         # the ring checked around a candidate starts past the anti-aliased edge...
 EDGE_RING_OUTER_PX = 5         # ...and ends here
-SAME_TONE_LEVELS = 20          # ring pixels this close to the candidate's median tone "continue" it
+SAME_TONE_LEVELS = 20          # ring pixels this close to the candidate's mean tone "continue" it
 MAX_SAME_TONE_RING_SHARE = 0.25
 # -- merging pieces ------------------------------------------------------------------------
 MERGE_MIN_X_OVERLAP = 0.5      # pieces overlapping this share of the narrower piece's width...
@@ -78,12 +88,49 @@ class DigitRegion:
         return image[y:y + h, x:x + w]
 
 
-def paper_of_frame(gray: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class InkLayers:
+    """Ink and printed lines of a frame (uint8 0/255 masks) and the lines' local darkness."""
+    ink: np.ndarray                 # ink with ruled and grid lines taken out
+    lines: np.ndarray               # the printed lines found (all zero on a plain page)
+    line_level: np.ndarray | None   # float32 darkness of the lines nearby; None without lines
+
+
+def _px(length: float, factor: int) -> int:
+    """A length in full-resolution pixels, in pixels of a copy shrunk ``factor`` times (rounded up)."""
+    return max(1, math.ceil(length / factor))
+
+
+@lru_cache(maxsize=None)
+def _ellipse(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def detection_factor(shape: tuple[int, ...]) -> int:
+    """How many times smaller the copy digits are found on is: 1 for small images, 2 for a webcam."""
+    return max(1, min(min(shape[:2]) // DETECTION_MIN_SIDE, MAX_DETECTION_FACTOR))
+
+
+def shrink_keeping_ink(gray: np.ndarray, factor: int) -> np.ndarray:
+    """``gray`` shrunk ``factor`` times, each pixel the darkest of its factor x factor block.
+
+    Averaging would fade a 1 px pen line to half its darkness, below the ink threshold; the
+    block minimum keeps it as dark as it is (and one block thick).
+    """
+    if factor == 1:
+        return gray
+    height, width = gray.shape
+    darkest = cv2.erode(gray, np.ones((factor, factor), np.uint8), anchor=(0, 0))
+    return np.ascontiguousarray(darkest[:height - height % factor:factor, :width - width % factor:factor])
+
+
+def paper_of_frame(gray: np.ndarray, factor: int = 1) -> np.ndarray:
     """A smooth estimate of the bare paper's brightness, at PAPER_ESTIMATE_SIDE resolution.
 
     A closing (max then min filter) replaces ink with the surrounding paper but keeps the
     edges of shadows and of the desk beyond the page where they are; a small blur then
     removes its blockiness. Working on a shrunken frame makes it cheap at any resolution.
+    ``factor`` says how many times ``gray`` was already shrunk from the original image.
     """
     height, width = gray.shape
     scale = min(1.0, PAPER_ESTIMATE_SIDE / max(height, width))
@@ -91,42 +138,51 @@ def paper_of_frame(gray: np.ndarray) -> np.ndarray:
                        interpolation=cv2.INTER_AREA)
     # The window must be wider than any stroke: a share of the frame, but never less than
     # PAPER_MIN_FILTER_PX in the original image (a small scan is mostly digit).
-    window = max(max(height, width) * PAPER_MAX_FILTER_FRACTION, PAPER_MIN_FILTER_PX) * scale
+    window = max(max(height, width) * PAPER_MAX_FILTER_FRACTION, PAPER_MIN_FILTER_PX / factor) * scale
     side = max(3, int(window) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     return cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (3, 3), 0)
 
 
-def darkness_of_frame(gray: np.ndarray, paper_small: np.ndarray) -> np.ndarray:
+def paper_at_size(paper_small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The paper estimate stretched to a frame of ``shape``, never 0 (it is divided by)."""
+    height, width = shape
+    return cv2.max(cv2.resize(paper_small, (width, height), interpolation=cv2.INTER_LINEAR), 1)
+
+
+def darkness_of(gray: np.ndarray, paper: np.ndarray) -> np.ndarray:
     """uint8 darkness relative to the local paper (0 = paper, 255 = black).
 
     Dividing by the paper estimate removes lighting gradients and shadows, so one threshold
     works across the whole frame.
     """
-    height, width = gray.shape
-    paper = cv2.resize(paper_small, (width, height), interpolation=cv2.INTER_LINEAR)
-    return 255 - cv2.divide(gray, np.maximum(paper, 1), scale=255)
+    return 255 - cv2.divide(gray, paper, scale=255)
 
 
-def straight_lines(faint: np.ndarray) -> np.ndarray:
+def straight_lines(faint: np.ndarray, factor: int = 1) -> np.ndarray:
     """uint8 mask of long, thin, nearly straight horizontal and vertical lines (ruled and grid paper).
 
     A run counts when it is at least LINE_MIN_LENGTH_FRACTION of the frame's side long and
     no thicker than a printed line; a pen stroke is thicker, so a digit's stem survives.
     The mask is empty unless the frame shows a ruled page (see RULED_LINE_SPAN).
+    ``factor`` says how many times ``faint`` was shrunk from the original image.
     """
     height, width = faint.shape
     lines = np.zeros_like(faint)
     spanning_lines = 0
+    shrink = max(1, LINE_EXTENT_SHRINK // factor)
     for axis_length, horizontal in ((width, True), (height, False)):
         # Long enough that no stroke of an ordinary digit qualifies, short enough that a line
         # tilted by a few degrees still holds a straight run within the slack.
-        length = int(np.clip(axis_length * LINE_MIN_LENGTH_FRACTION, LINE_MIN_LENGTH_PX, LINE_MAX_RUN_PX))
-        slack = 2 * LINE_TILT_SLACK_PX + 1
-        along = (LINE_GAP_PX, 1) if horizontal else (1, LINE_GAP_PX)
+        length = int(np.clip(axis_length * LINE_MIN_LENGTH_FRACTION, _px(LINE_MIN_LENGTH_PX, factor),
+                             _px(LINE_MAX_RUN_PX, factor)))
+        slack = 2 * _px(LINE_TILT_SLACK_PX, factor) + 1
+        gap = _px(LINE_GAP_PX, factor)
+        thickness = _px(LINE_MAX_THICKNESS_PX, factor) + 1
+        along = (gap, 1) if horizontal else (1, gap)
         across = (1, slack) if horizontal else (slack, 1)
         run = (length, 1) if horizontal else (1, length)
-        thick_across = (1, LINE_MAX_THICKNESS_PX + 1) if horizontal else (LINE_MAX_THICKNESS_PX + 1, 1)
+        thick_across = (1, thickness) if horizontal else (thickness, 1)
         # Close small gaps along the line (noise), thicken across it (a few degrees of tilt),
         # then keep only what contains a long straight run.
         candidate = cv2.morphologyEx(faint, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
@@ -135,12 +191,11 @@ def straight_lines(faint: np.ndarray) -> np.ndarray:
         thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_across))
         found = cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
         lines |= found
-        # Only the lines' extents are needed: labelling a 4x smaller copy is many times cheaper,
+        # Only the lines' extents are needed: labelling a smaller copy is many times cheaper,
         # and shrinking keeps a line (even a tilted or dashed one) in one piece.
-        small = cv2.resize(found, (max(1, width // LINE_EXTENT_SHRINK), max(1, height // LINE_EXTENT_SHRINK)),
-                           interpolation=cv2.INTER_AREA)
-        _, _, stats, _ = cv2.connectedComponentsWithStats((small > 0).astype(np.uint8), connectivity=8)
-        extent = stats[1:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT] * LINE_EXTENT_SHRINK
+        small = cv2.resize(found, (max(1, width // shrink), max(1, height // shrink)), interpolation=cv2.INTER_AREA)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8, ltype=_label_type(small))
+        extent = stats[1:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT] * shrink
         spanning_lines = max(spanning_lines, int(np.count_nonzero(extent >= RULED_LINE_SPAN * axis_length)))
     # Printed lines run across the page, several of them in parallel; the straight strokes
     # of one big digit do not. Without that evidence nothing is taken out.
@@ -150,51 +205,68 @@ def straight_lines(faint: np.ndarray) -> np.ndarray:
     return lines if ruled else np.zeros_like(lines)
 
 
-def _median_of(values: np.ndarray, where: np.ndarray) -> int:
+def _label_type(mask: np.ndarray) -> int:
+    """16-bit labels (faster to write) whenever the mask cannot hold more components than that."""
+    return cv2.CV_16U if mask.size < 2 * np.iinfo(np.uint16).max else cv2.CV_32S
+
+
+def _percentile_of(values: np.ndarray, percent: float, where: np.ndarray | None = None) -> int:
+    """A percentile of uint8 ``values`` (where ``where`` is set), from a histogram: no sorting."""
     histogram = cv2.calcHist([values], [0], where, [256], [0, 256]).ravel()
-    return int(np.searchsorted(np.cumsum(histogram), histogram.sum() / 2))
+    return int(np.searchsorted(np.cumsum(histogram), histogram.sum() * percent / 100))
+
+
+def _median_of(values: np.ndarray, where: np.ndarray) -> int:
+    return _percentile_of(values, 50, where)
 
 
 def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """Mean of ``values`` over the ``where`` pixels nearby, as a full-size float32 image."""
+    """Mean of ``values`` over the ``where`` (0/255) pixels nearby, as a full-size float32 image."""
     height, width = values.shape
     scale = min(1.0, PAPER_ESTIMATE_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    weight = cv2.resize((where > 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    total = cv2.resize(np.where(where > 0, values, 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    # ``where`` is 0/255: shrinking it gives the share of ``where`` pixels, times 255.
+    weight = cv2.resize(where.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    total = cv2.resize(cv2.bitwise_and(values, where).astype(np.float32), size, interpolation=cv2.INTER_AREA) * 255
     side = max(3, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
     weight = cv2.blur(weight, (side, side))
     total = cv2.blur(total, (side, side))
-    mean_small = total / np.maximum(weight, 1e-3)
+    mean_small = total / np.maximum(weight, LOCAL_MEAN_MIN_WEIGHT)
     return cv2.resize(mean_small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def ink_mask_of_frame(darkness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 0/255 masks: (ink with ruled and grid lines taken out, the lines found).
+def _remove_lines(darkness: np.ndarray, ink: np.ndarray, lines: np.ndarray, line_level: np.ndarray,
+                  factor: int) -> np.ndarray:
+    """Take printed lines out of an ink mask; the same rule for a whole frame and one digit's box.
 
     Printed lines are fainter than pen ink, so on a line a pixel counts as ink only when it
     is clearly darker than the lines themselves; that keeps strokes whole where they cross.
     """
-    _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
-    _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
-    lines = straight_lines(faint)
-    if cv2.countNonZero(lines) == 0:
-        return ink, lines
-    typical_line = _median_of(darkness, lines)
-    # Line darkness varies across a frame (exposure, shadows), so compare with the local level.
-    # Pen strokes crossing a line are part of the line mask; leave them out of the estimate.
-    plain_line = cv2.bitwise_and(lines, np.where(darkness <= typical_line * LINE_INK_FACTOR, 255, 0).astype(np.uint8))
-    line_level = np.maximum(_local_mean(darkness, plain_line), typical_line)
-    darker_than_lines = np.where(darkness > line_level * LINE_INK_FACTOR, 255, 0).astype(np.uint8)
+    darker_than_lines = cv2.compare(darkness.astype(np.float32), line_level * LINE_INK_FACTOR, cv2.CMP_GT)
     # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
     fringe = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(darker_than_lines))
     cleaned = cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
     # Where a stroke crossed a line, removing the line cut the stroke; a small closing finds
     # those gaps, and only removed ink pixels inside them are put back.
-    bridged = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, BRIDGE_KERNEL)
+    bridged = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, _ellipse(_px(BRIDGE_RADIUS_PX, factor)))
     restored = cv2.bitwise_and(bridged, cv2.bitwise_and(line_only, ink))
-    return cv2.bitwise_or(cleaned, restored), lines
+    return cv2.bitwise_or(cleaned, restored)
+
+
+def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
+    """Ink with ruled and grid lines taken out, the lines found, and how dark the lines are nearby."""
+    _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
+    _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
+    lines = straight_lines(faint, factor)
+    if cv2.countNonZero(lines) == 0:
+        return InkLayers(ink, lines, None)
+    typical_line = _median_of(darkness, lines)
+    # Line darkness varies across a frame (exposure, shadows), so compare with the local level.
+    # Pen strokes crossing a line are part of the line mask; leave them out of the estimate.
+    _, plain = cv2.threshold(darkness, typical_line * LINE_INK_FACTOR, 255, cv2.THRESH_BINARY_INV)
+    line_level = np.maximum(_local_mean(darkness, cv2.bitwise_and(lines, plain)), typical_line)
+    return InkLayers(_remove_lines(darkness, ink, lines, line_level, factor), lines, line_level)
 
 
 def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
@@ -208,40 +280,41 @@ def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
     return not solid
 
 
-def _continues_beyond_its_edge(gray: np.ndarray, box: Box, mask: np.ndarray) -> bool:
+def _continues_beyond_its_edge(gray: np.ndarray, box: Box, mask: np.ndarray, factor: int) -> bool:
     """True when the candidate's tone carries on past its outline: the tip of a thumb or hand.
 
     A pen stroke is a valley: a few pixels beyond its edge lies paper on every side. The
     flattening can mistake the narrow tip of a finger for ink, but just beyond that "ink"
-    the finger continues in the same tone.
+    the finger continues in the same tone. ``mask`` is uint8 0/255, the size of ``box``.
     """
     x, y, w, h = box
     frame_h, frame_w = gray.shape
-    pad = EDGE_RING_OUTER_PX
+    pad = _px(EDGE_RING_OUTER_PX, factor)
     x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(frame_w, x + w + pad), min(frame_h, y + h + pad)
     padded = np.zeros((y1 - y0, x1 - x0), np.uint8)
     padded[y - y0:y - y0 + h, x - x0:x - x0 + w] = mask
-    outer = cv2.dilate(padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1,) * 2))
-    inner = cv2.dilate(padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * EDGE_RING_INNER_PX + 1,) * 2))
-    ring = (outer > 0) & (inner == 0)
+    ring = cv2.subtract(cv2.dilate(padded, _ellipse(pad)), cv2.dilate(padded, _ellipse(_px(EDGE_RING_INNER_PX, factor))))
+    ring_size = cv2.countNonZero(ring)
+    if ring_size == 0:
+        return False
     region = gray[y0:y1, x0:x1]
-    ink_tone = float(np.median(region[padded > 0]))
-    same_tone = region[ring] <= ink_tone + SAME_TONE_LEVELS
-    return bool(same_tone.mean() > MAX_SAME_TONE_RING_SHARE) if same_tone.size else False
+    ink_tone = cv2.mean(region, padded)[0]
+    _, same_tone = cv2.threshold(region, ink_tone + SAME_TONE_LEVELS, 255, cv2.THRESH_BINARY_INV)
+    return cv2.countNonZero(cv2.bitwise_and(same_tone, ring)) > MAX_SAME_TONE_RING_SHARE * ring_size
 
 
-def _lies_on_lines(lines: np.ndarray, box: Box, mask: np.ndarray) -> bool:
-    """True when a thin candidate's ink is mostly on (or where lines cross, next to) printed lines."""
+def _lies_on_lines(lines: np.ndarray, box: Box, mask: np.ndarray, factor: int) -> bool:
+    """True when a thin candidate's ink (uint8 0/255 ``mask``) is mostly on or next to printed lines."""
     x, y, w, h = box
-    if min(w, h) > LINE_MAX_THICKNESS_PX:
+    if min(w, h) > _px(LINE_MAX_THICKNESS_PX, factor):
         return False  # a remnant of a line is as thin as the line
-    pad = LINE_CROSSING_PAD_PX
+    pad = _px(LINE_CROSSING_PAD_PX, factor)
     frame_h, frame_w = lines.shape
     x0, y0 = max(0, x - pad), max(0, y - pad)
     near_lines = cv2.dilate(lines[y0:min(frame_h, y + h + pad), x0:min(frame_w, x + w + pad)],
                             np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
-    on_lines = near_lines[y - y0:y - y0 + h, x - x0:x - x0 + w][mask]
-    return bool(np.count_nonzero(on_lines) > MAX_LINE_SHARE * on_lines.size)
+    on_lines = cv2.bitwise_and(near_lines[y - y0:y - y0 + h, x - x0:x - x0 + w], mask)
+    return cv2.countNonZero(on_lines) > MAX_LINE_SHARE * cv2.countNonZero(mask)
 
 
 def _x_overlapping_pairs(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -260,10 +333,10 @@ def _x_overlapping_pairs(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.n
     return order[first], order[first + 1 + offsets]
 
 
-def _has_row_mate(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
+def _has_row_mate(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, min_height: int) -> np.ndarray:
     """Per piece: does a digit-sized piece of similar height stand beside it, on the same line?"""
     has_mate = np.zeros(len(x), bool)
-    sized = np.flatnonzero(h >= MIN_DIGIT_HEIGHT_PX)
+    sized = np.flatnonzero(h >= min_height)
     if len(sized) < 2:
         return has_mate
     xs, ys, ws, hs = x[sized], y[sized], w[sized], h[sized]
@@ -276,10 +349,10 @@ def _has_row_mate(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray) ->
     return has_mate
 
 
-def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
+def _merge_pieces(boxes: np.ndarray, factor: int = 1) -> list[list[int]]:
     """Group vertically stacked pieces that overlap in x (the bar of a 5, a broken 4 or 7).
 
-    ``boxes`` is an N x 4 array of (x, y, w, h). Returns lists of piece indices, one per digit.
+    ``boxes`` is an N x 4 array of (x, y, w, h) on a copy shrunk ``factor`` times. Returns lists of piece indices, one per digit.
     Every way of joining needs the pieces to overlap in x, so only such pairs are tested
     (all at once), then joined transitively.
     """
@@ -294,7 +367,7 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     # Pieces that all but touch (the loops of an 8 drawn apart) merge even when they are
     # equally tall; pieces further apart only when one is much taller, or they would join
     # digits of two lines.
-    touching = stacked & (y_gap <= np.maximum(MERGE_TOUCH_PX, MERGE_TOUCH_FRACTION * shorter)) \
+    touching = stacked & (y_gap <= np.maximum(_px(MERGE_TOUCH_PX, factor), MERGE_TOUCH_FRACTION * shorter)) \
         & (union_height <= MERGE_MAX_TOUCHING_HEIGHT_FACTOR * shorter)
     near = (y_gap <= MERGE_MAX_Y_GAP * taller) & (union_height <= MERGE_MAX_HEIGHT_FACTOR * taller)
     # A small flat piece (a 5's bar) joins a bigger one it overlaps in x even a little; a
@@ -304,7 +377,7 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
         ((h[b] <= MERGE_SMALL_PIECE_FACTOR * taller) & flat_small[b])
     # A piece that stands in a line with a neighbour of its own size is a digit written under
     # (or over) a bigger digit, not a broken-off part of it.
-    in_row = _has_row_mate(x, y, w, h)
+    in_row = _has_row_mate(x, y, w, h, _px(MIN_DIGIT_HEIGHT_PX, factor))
     shorter_piece = np.where(h[a] <= h[b], a, b)
     joined = (near & (small_piece | (stacked & ~in_row[shorter_piece]))) | touching
     parent = list(range(count))
@@ -323,11 +396,81 @@ def _merge_pieces(boxes: np.ndarray) -> list[list[int]]:
     return list(groups.values())
 
 
-def ink_mask(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
-    """The uint8 ink mask ``find_digits`` works from (live mode's threshold view shows it)."""
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """What the search on the shrunken copy found; a digit's box is then refined at full resolution."""
+    factor: int                  # the copy is this many times smaller than the frame
+    gray: np.ndarray             # the shrunken frame (block minimum)
+    paper: np.ndarray            # paper estimate at PAPER_ESTIMATE_SIDE (see paper_of_frame)
+    paper_here: np.ndarray       # the same, stretched to the copy's size
+    layers: InkLayers            # at the copy's scale
+    labels: np.ndarray           # connected components of layers.ink
+    stats: np.ndarray            # their cv2 stats: x, y, w, h, area
+
+
+def detect(gray: np.ndarray, light_ink: bool = False) -> Detection:
+    """Threshold, line removal and labelling, on a copy shrunk by ``detection_factor``."""
     if light_ink:
-        gray = 255 - gray
-    return ink_mask_of_frame(darkness_of_frame(gray, paper_of_frame(gray)))[0]
+        gray = cv2.bitwise_not(gray)
+    factor = detection_factor(gray.shape)
+    small = shrink_keeping_ink(gray, factor)
+    paper = paper_of_frame(small, factor)
+    paper_here = paper_at_size(paper, small.shape)
+    layers = ink_layers(darkness_of(small, paper_here), factor)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(layers.ink, connectivity=8, ltype=_label_type(layers.ink))
+    return Detection(factor, small, paper, paper_here, layers, labels, stats)
+
+
+def ink_mask(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
+    """The uint8 ink mask digits are found in, at the frame's size (live mode's threshold view)."""
+    ink = detect(gray, light_ink).layers.ink
+    return cv2.resize(ink, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def _full_resolution_ink(gray: np.ndarray, detection: Detection, box: Box, ids: np.ndarray
+                         ) -> tuple[Box, np.ndarray] | None:
+    """A detected digit's tight box and ink mask in the full-resolution frame.
+
+    The same flattening, threshold and line removal as on the shrunken copy, run only inside
+    the digit's box; only ink next to the digit's own pieces counts, so a neighbour's stroke
+    reaching into the box stays out.
+    """
+    factor, layers = detection.factor, detection.layers
+    small_h, small_w = detection.labels.shape
+    x, y, w, h = box
+    # One pixel of margin: the block minimum can move an edge by up to factor - 1 pixels.
+    x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(small_w, x + w + 1), min(small_h, y + h + 1)
+    region = (x0 * factor, y0 * factor, (x1 - x0) * factor, (y1 - y0) * factor)
+    rx, ry, rw, rh = region
+    paper = cv2.resize(detection.paper_here[y0:y1, x0:x1], (rw, rh), interpolation=cv2.INTER_LINEAR)
+    darkness = darkness_of(gray[ry:ry + rh, rx:rx + rw], paper)
+    _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
+    lines = layers.lines[y0:y1, x0:x1]
+    if layers.line_level is not None and cv2.countNonZero(lines):
+        line_level = cv2.resize(layers.line_level[y0:y1, x0:x1], (rw, rh), interpolation=cv2.INTER_LINEAR)
+        ink = _remove_lines(darkness, ink, _enlarge(lines, factor), line_level, 1)
+    pieces = _pieces_mask(detection.labels[y0:y1, x0:x1], ids)
+    near_pieces = cv2.dilate(_enlarge(pieces, factor), _ellipse(DIGIT_MASK_SLACK_PX))
+    ink = cv2.bitwise_and(ink, near_pieces)
+    bx, by, bw, bh = cv2.boundingRect(ink)
+    if bw == 0 or bh == 0:
+        return None
+    return (rx + bx, ry + by, bw, bh), ink[by:by + bh, bx:bx + bw] > 0
+
+
+def _pieces_mask(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """uint8 0/255 mask of the pixels whose label is one of ``ids`` (a digit has one to a few)."""
+    mask = cv2.compare(labels, int(ids[0]), cv2.CMP_EQ)
+    for label in ids[1:]:
+        mask |= cv2.compare(labels, int(label), cv2.CMP_EQ)
+    return mask
+
+
+def _enlarge(image: np.ndarray, factor: int) -> np.ndarray:
+    """Each pixel repeated into a factor x factor block: the inverse of the shrink's blocks."""
+    if factor == 1:
+        return image
+    return cv2.resize(image, (image.shape[1] * factor, image.shape[0] * factor), interpolation=cv2.INTER_NEAREST)
 
 
 def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
@@ -336,38 +479,44 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     ``light_ink`` reads light strokes on a dark ground (chalk on a board). Polarity is a
     setting, not guessed per frame: a half-shadowed page would otherwise flip between frames.
     """
+    detection = detect(gray, light_ink)
     if light_ink:
-        gray = 255 - gray
-    paper_small = paper_of_frame(gray)
-    mask, lines = ink_mask_of_frame(darkness_of_frame(gray, paper_small))
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        gray = cv2.bitwise_not(gray)
+    factor, stats, labels = detection.factor, detection.stats, detection.labels
     x, y, w, h, area = (stats[:, k] for k in range(5))
-    frame_h, frame_w = gray.shape
+    small_h, small_w = labels.shape
     # Anything cut by the frame's edge is a thumb, the desk, the page edge or an unreadable
     # digit; dropping it before merging keeps it from swallowing digits next to it. (Label 0,
     # the background, spans the frame, so it never counts as inside.)
-    inside = (x > 0) & (y > 0) & (x + w < frame_w) & (y + h < frame_h)
-    pieces = np.nonzero((area >= MIN_PIECE_AREA_PX) & inside)[0]
+    inside = (x > 0) & (y > 0) & (x + w < small_w) & (y + h < small_h)
+    pieces = np.nonzero((area >= _px(MIN_PIECE_AREA_PX, factor ** 2)) & inside)[0]
     # Paper is the brightest large surface in view; far darker "paper" is the desk, a hand or a
     # dark object, whose edges the flattening turns into ink-like rings.
-    paper_level = float(np.percentile(paper_small, PAPER_LEVEL_PERCENTILE))
-    scale = paper_small.shape[1] / gray.shape[1]
+    paper = detection.paper
+    paper_level = _percentile_of(paper, PAPER_LEVEL_PERCENTILE)
+    paper_scale = paper.shape[1] / small_w
+    piece_boxes = stats[pieces, :4].tolist()  # plain ints: a digit has a few pieces, numpy would cost more
     regions = []
-    for group in _merge_pieces(stats[pieces, :4]):
+    for group in _merge_pieces(stats[pieces, :4], factor):
+        x0 = min(piece_boxes[i][0] for i in group)
+        y0 = min(piece_boxes[i][1] for i in group)
+        x1 = max(piece_boxes[i][0] + piece_boxes[i][2] for i in group)
+        y1 = max(piece_boxes[i][1] + piece_boxes[i][3] for i in group)
+        if (y1 - y0 + 1) * factor < MIN_DIGIT_HEIGHT_PX:
+            continue  # too short even allowing for the shrink's rounding
+        box = (x0, y0, x1 - x0, y1 - y0)
+        if paper[int((y0 + y1) / 2 * paper_scale), int((x0 + x1) / 2 * paper_scale)] < NOT_PAPER_FRACTION * paper_level:
+            continue
         ids = pieces[group]
-        x0, y0 = stats[ids, 0].min(), stats[ids, 1].min()
-        x1 = (stats[ids, 0] + stats[ids, 2]).max()
-        y1 = (stats[ids, 1] + stats[ids, 3]).max()
-        box = (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
-        if not _is_digit_like(box, int(stats[ids, cv2.CC_STAT_AREA].sum()), gray.shape):
+        piece_mask = _pieces_mask(labels[y0:y1, x0:x1], ids)
+        if _continues_beyond_its_edge(detection.gray, box, piece_mask, factor):
             continue
-        paper_here = paper_small[int((y0 + y1) / 2 * scale), int((x0 + x1) / 2 * scale)]
-        if paper_here < NOT_PAPER_FRACTION * paper_level:
-            continue
-        digit_mask = np.isin(labels[y0:y1, x0:x1], ids)
-        if _continues_beyond_its_edge(gray, box, digit_mask):
-            continue
-        if _lies_on_lines(lines, box, digit_mask):
+        if _lies_on_lines(detection.layers.lines, box, piece_mask, factor):
             continue  # a leftover of a darker printed line (a margin line), not a digit
-        regions.append(DigitRegion(box, digit_mask))
+        refined = _full_resolution_ink(gray, detection, box, ids)
+        if refined is None:
+            continue
+        full_box, mask = refined
+        if _is_digit_like(full_box, int(np.count_nonzero(mask)), gray.shape):
+            regions.append(DigitRegion(full_box, mask))
     return regions
