@@ -93,7 +93,7 @@ class InkLayers:
     """Ink and printed lines of a frame (uint8 0/255 masks) and the lines' local darkness."""
     ink: np.ndarray                 # ink with ruled and grid lines taken out
     lines: np.ndarray               # the printed lines found (all zero on a plain page)
-    line_level: np.ndarray | None   # float32 darkness of the lines nearby; None without lines
+    darker_than_lines: np.ndarray | None  # uint8: darkness above which a pixel on a line is ink
 
 
 def _px(length: float, factor: int) -> int:
@@ -144,10 +144,10 @@ def paper_of_frame(gray: np.ndarray, factor: int = 1) -> np.ndarray:
     return cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (3, 3), 0)
 
 
-def paper_at_size(paper_small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The paper estimate stretched to a frame of ``shape``, never 0 (it is divided by)."""
+def stretch(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A smooth low-resolution estimate (paper, line darkness) stretched bilinearly to ``shape``."""
     height, width = shape
-    return cv2.max(cv2.resize(paper_small, (width, height), interpolation=cv2.INTER_LINEAR), 1)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def darkness_of(gray: np.ndarray, paper: np.ndarray) -> np.ndarray:
@@ -169,8 +169,7 @@ def straight_lines(faint: np.ndarray, factor: int = 1) -> np.ndarray:
     """
     height, width = faint.shape
     lines = np.zeros_like(faint)
-    spanning_lines = 0
-    shrink = max(1, LINE_EXTENT_SHRINK // factor)
+    found_per_axis = []
     for axis_length, horizontal in ((width, True), (height, False)):
         # Long enough that no stroke of an ordinary digit qualifies, short enough that a line
         # tilted by a few degrees still holds a straight run within the slack.
@@ -191,18 +190,25 @@ def straight_lines(faint: np.ndarray, factor: int = 1) -> np.ndarray:
         thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_across))
         found = cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
         lines |= found
+        found_per_axis.append((found, axis_length, horizontal))
+    # Printed lines run across the page, several of them in parallel; the straight strokes
+    # of one big digit do not. Without that evidence nothing is taken out.
+    # Faint fine grids break into dashes under noise, but then there is a lot of them.
+    line_pixels = cv2.countNonZero(lines)
+    if line_pixels >= RULED_PAGE_MIN_LINE_PIXELS * (height + width):
+        return lines
+    if line_pixels < RULED_PAGE_MIN_LINES * RULED_LINE_SPAN * min(height, width):
+        return np.zeros_like(lines)  # too few pixels for that many spanning lines
+    shrink = max(1, LINE_EXTENT_SHRINK // factor)
+    for found, axis_length, horizontal in found_per_axis:
         # Only the lines' extents are needed: labelling a smaller copy is many times cheaper,
         # and shrinking keeps a line (even a tilted or dashed one) in one piece.
         small = cv2.resize(found, (max(1, width // shrink), max(1, height // shrink)), interpolation=cv2.INTER_AREA)
         _, _, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8, ltype=_label_type(small))
         extent = stats[1:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT] * shrink
-        spanning_lines = max(spanning_lines, int(np.count_nonzero(extent >= RULED_LINE_SPAN * axis_length)))
-    # Printed lines run across the page, several of them in parallel; the straight strokes
-    # of one big digit do not. Without that evidence nothing is taken out.
-    # Faint fine grids break into dashes under noise, but then there is a lot of them.
-    ruled = spanning_lines >= RULED_PAGE_MIN_LINES or \
-        cv2.countNonZero(lines) >= RULED_PAGE_MIN_LINE_PIXELS * (height + width)
-    return lines if ruled else np.zeros_like(lines)
+        if np.count_nonzero(extent >= RULED_LINE_SPAN * axis_length) >= RULED_PAGE_MIN_LINES:
+            return lines
+    return np.zeros_like(lines)
 
 
 def _label_type(mask: np.ndarray) -> int:
@@ -221,7 +227,7 @@ def _median_of(values: np.ndarray, where: np.ndarray) -> int:
 
 
 def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """Mean of ``values`` over the ``where`` (0/255) pixels nearby, as a full-size float32 image."""
+    """Mean of ``values`` over the ``where`` (0/255) pixels nearby, as a float32 image at PAPER_ESTIMATE_SIDE."""
     height, width = values.shape
     scale = min(1.0, PAPER_ESTIMATE_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -231,21 +237,20 @@ def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
     side = max(3, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
     weight = cv2.blur(weight, (side, side))
     total = cv2.blur(total, (side, side))
-    mean_small = total / np.maximum(weight, LOCAL_MEAN_MIN_WEIGHT)
-    return cv2.resize(mean_small, (width, height), interpolation=cv2.INTER_LINEAR)
+    return total / np.maximum(weight, LOCAL_MEAN_MIN_WEIGHT)
 
 
-def _remove_lines(darkness: np.ndarray, ink: np.ndarray, lines: np.ndarray, line_level: np.ndarray,
+def _remove_lines(darkness: np.ndarray, ink: np.ndarray, lines: np.ndarray, darker_than_lines: np.ndarray,
                   factor: int) -> np.ndarray:
     """Take printed lines out of an ink mask; the same rule for a whole frame and one digit's box.
 
     Printed lines are fainter than pen ink, so on a line a pixel counts as ink only when it
     is clearly darker than the lines themselves; that keeps strokes whole where they cross.
     """
-    darker_than_lines = cv2.compare(darkness.astype(np.float32), line_level * LINE_INK_FACTOR, cv2.CMP_GT)
+    over_lines = cv2.compare(darkness, darker_than_lines, cv2.CMP_GT)
     # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
     fringe = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(darker_than_lines))
+    line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(over_lines))
     cleaned = cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
     # Where a stroke crossed a line, removing the line cut the stroke; a small closing finds
     # those gaps, and only removed ink pixels inside them are put back.
@@ -266,7 +271,9 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
     # Pen strokes crossing a line are part of the line mask; leave them out of the estimate.
     _, plain = cv2.threshold(darkness, typical_line * LINE_INK_FACTOR, 255, cv2.THRESH_BINARY_INV)
     line_level = np.maximum(_local_mean(darkness, cv2.bitwise_and(lines, plain)), typical_line)
-    return InkLayers(_remove_lines(darkness, ink, lines, line_level, factor), lines, line_level)
+    # The level is smooth: compute the threshold at the estimate's low resolution, then stretch it.
+    darker_than_lines = stretch(np.clip(line_level * LINE_INK_FACTOR, 0, 255).astype(np.uint8), darkness.shape)
+    return InkLayers(_remove_lines(darkness, ink, lines, darker_than_lines, factor), lines, darker_than_lines)
 
 
 def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
@@ -415,7 +422,7 @@ def detect(gray: np.ndarray, light_ink: bool = False) -> Detection:
     factor = detection_factor(gray.shape)
     small = shrink_keeping_ink(gray, factor)
     paper = paper_of_frame(small, factor)
-    paper_here = paper_at_size(paper, small.shape)
+    paper_here = cv2.max(stretch(paper, small.shape), 1)  # never 0: it is divided by
     layers = ink_layers(darkness_of(small, paper_here), factor)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(layers.ink, connectivity=8, ltype=_label_type(layers.ink))
     return Detection(factor, small, paper, paper_here, layers, labels, stats)
@@ -442,13 +449,13 @@ def _full_resolution_ink(gray: np.ndarray, detection: Detection, box: Box, ids: 
     x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(small_w, x + w + 1), min(small_h, y + h + 1)
     region = (x0 * factor, y0 * factor, (x1 - x0) * factor, (y1 - y0) * factor)
     rx, ry, rw, rh = region
-    paper = cv2.resize(detection.paper_here[y0:y1, x0:x1], (rw, rh), interpolation=cv2.INTER_LINEAR)
+    paper = stretch(detection.paper_here[y0:y1, x0:x1], (rh, rw))
     darkness = darkness_of(gray[ry:ry + rh, rx:rx + rw], paper)
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     lines = layers.lines[y0:y1, x0:x1]
-    if layers.line_level is not None and cv2.countNonZero(lines):
-        line_level = cv2.resize(layers.line_level[y0:y1, x0:x1], (rw, rh), interpolation=cv2.INTER_LINEAR)
-        ink = _remove_lines(darkness, ink, _enlarge(lines, factor), line_level, 1)
+    if layers.darker_than_lines is not None and cv2.countNonZero(lines):
+        darker_than_lines = stretch(layers.darker_than_lines[y0:y1, x0:x1], (rh, rw))
+        ink = _remove_lines(darkness, ink, _enlarge(lines, factor), darker_than_lines, 1)
     pieces = _pieces_mask(detection.labels[y0:y1, x0:x1], ids)
     near_pieces = cv2.dilate(_enlarge(pieces, factor), _ellipse(DIGIT_MASK_SLACK_PX))
     ink = cv2.bitwise_and(ink, near_pieces)
