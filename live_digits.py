@@ -180,9 +180,9 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_FAILURE
     # Heavy imports (torch, OpenCV) after argument parsing, so --help and usage errors are instant.
     from recognizer.checkpoint import CheckpointError
-    from recognizer.recognize import Recognizer, use_inference_threads
+    from recognizer.recognize import Recognizer, use_pipeline_threads
 
-    use_inference_threads()
+    use_pipeline_threads()
     try:
         recognizer = Recognizer.load(args.model, confidence_threshold=args.conf)
     except CheckpointError as error:

@@ -918,7 +918,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-alloc", action="store_true",
                         help="skip the untimed tracemalloc pass that measures each frame's allocation peak")
     parser.add_argument("--opencv-threads", type=int, default=None, metavar="N",
-                        help="cv2.setNumThreads(N) before timing (default: OpenCV's own choice, as the app runs)")
+                        help="cv2.setNumThreads(N) before timing (default: the app's setting, "
+                             "recognizer.recognize.OPENCV_THREADS)")
     parser.add_argument("--model", type=Path, default=None, metavar="PATH",
                         help="checkpoint (default: the shipped models/mlp.pt)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the generated frames (default: 0)")
@@ -948,9 +949,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str, object]:
     """The whole benchmark; returns the report (also written to ``args.out``)."""
-    from recognizer.recognize import Recognizer, use_inference_threads
+    from recognizer.recognize import Recognizer, use_pipeline_threads
 
-    use_inference_threads()   # as the app does, before anything touches torch
+    use_pipeline_threads()   # as the app does, before anything touches torch
     if args.opencv_threads is not None:
         cv2.setNumThreads(args.opencv_threads)
     started_wall = time.strftime("%Y-%m-%d %H:%M:%S")

@@ -520,9 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from recognizer.checkpoint import CheckpointError
-    from recognizer.recognize import Recognizer, use_inference_threads
+    from recognizer.recognize import Recognizer, use_pipeline_threads
 
-    use_inference_threads()
+    use_pipeline_threads()
     try:
         recognizer = Recognizer.load(args.model)
     except CheckpointError as error:

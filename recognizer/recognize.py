@@ -5,6 +5,7 @@ import os
 import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -18,16 +19,23 @@ Box = tuple[int, int, int, int]  # x, y, width, height in the image's pixel coor
 DEFAULT_CONFIDENCE_THRESHOLD = 0.6
 PIXEL_MAX = 255.0  # uint8 model inputs are divided by this to give the network's [0, 1] pixels
 UNCERTAIN_MARK = "?"
-# One intra-op thread for inference. A batch of a few dozen crops through this MLP takes
-# under a millisecond on one core; a thread pool's hand-offs cost more than they save, and
-# its spinning threads fight OpenCV and the capture loop for the second core (measured here
+# Thread counts, chosen for a 2-core machine that also captures and displays video.
+# Torch: one intra-op thread. A frame's batch through this MLP takes a fraction of a
+# millisecond on one core; a thread pool's hand-offs cost more than they save, and its
+# spinning threads fight OpenCV and the capture loop for the second core (measured here
 # with another process busy: 0.8 ms per batch of 8 on one thread, 39 ms on two).
 INFERENCE_THREADS = 1
+# OpenCV: one thread too. The per-frame work is many small calls on a half-size copy and on
+# digit-sized boxes, too small to split: `python -m recognizer.bench --opencv-threads N`
+# measured 640x480 with 10 digits at the same median with 1 and 2 threads (3.9-4.0 vs
+# 4.1-4.2 ms) but 25% more CPU time with 2, and the capture thread needs that core.
+OPENCV_THREADS = 1
 
 
-def use_inference_threads() -> None:
-    """Set torch's thread count for a recognising process (apps call this once at start)."""
+def use_pipeline_threads() -> None:
+    """Set torch's and OpenCV's thread counts for a recognising process (apps call this once at start)."""
     torch.set_num_threads(INFERENCE_THREADS)
+    cv2.setNumThreads(OPENCV_THREADS)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import torch
 
 from recognizer import bench
 from recognizer.bench import Setting
-from recognizer.recognize import Recognizer, use_inference_threads
+from recognizer.recognize import Recognizer, use_pipeline_threads
 from recognizer.scenes import NO_INK, DigitPool
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -38,7 +38,7 @@ def pool(mnist_test) -> DigitPool:
 
 @pytest.fixture(scope="module")
 def recognizer() -> Recognizer:
-    use_inference_threads()
+    use_pipeline_threads()
     return Recognizer.load()
 
 
@@ -59,7 +59,8 @@ def test_quick_benchmark_writes_markdown_png_and_json(tmp_path, capsys):
     machine = report["machine"]
     for key in ("cpu_model", "cores", "opencv", "torch", "numpy", "torch_threads", "load_average_start"):
         assert key in machine
-    assert machine["torch_threads"] == 1          # use_inference_threads() ran first, as in the app
+    assert machine["torch_threads"] == 1          # use_pipeline_threads() ran first, as in the app
+    assert machine["opencv_threads"] == 1
     config = report["config"]
     assert [s["setting"]["digits"] for s in report["settings"]] == [1, 3]
     for result in report["settings"]:

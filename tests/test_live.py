@@ -17,7 +17,7 @@ import pytest
 
 from recognizer.capture import open_source
 from recognizer.live import LiveLoop, LiveOptions
-from recognizer.recognize import Recognizer, use_inference_threads
+from recognizer.recognize import Recognizer, use_pipeline_threads
 from recognizer.scenes import HARD, DigitPool, ShakyClip, make_shaky_clip
 from recognizer.track import DigitTracker
 from recognizer.evaluate import box_iou
@@ -184,7 +184,7 @@ def rss_mb() -> float:
 def test_memory_does_not_grow_over_5000_frames(clip, tmp_path):
     small = tuple(cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA) for frame in clip.frames[:30])
     video = write_video(tmp_path / "small.avi", small)
-    use_inference_threads()   # as the app does
+    use_pipeline_threads()   # as the app does
     loop = LiveLoop(Recognizer.load(), DigitTracker(), LiveOptions(show=False))
     with open_source(str(video), loop=True) as source:
         for count in range(5000):

@@ -7,7 +7,7 @@ import torch
 
 from recognizer.checkpoint import CheckpointError
 from recognizer.model import IMAGE_SIDE, NUM_CLASSES, DigitMLP, FoldedMLP, Int8MLP, inference_model
-from recognizer.recognize import Recognizer, use_inference_threads
+from recognizer.recognize import Recognizer, use_pipeline_threads
 
 # The int8 model may cost at most this much MNIST test accuracy (percentage points).
 MAX_INT8_ACCURACY_LOSS_PP = 0.03
@@ -36,7 +36,7 @@ def pixels(count: int, seed: int = 1) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def shipped() -> Recognizer:
-    use_inference_threads()
+    use_pipeline_threads()
     try:
         return Recognizer.load()
     except CheckpointError as error:
