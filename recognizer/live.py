@@ -123,7 +123,7 @@ class LiveLoop:
         inputs = np.stack([raw.inputs[t.detection] if t.detection is not None else blank for t in tracked]) \
             if tracked else raw.inputs[:0]
         probabilities = np.array([t.probabilities for t in tracked], np.float32).reshape(len(tracked), NUM_CLASSES)
-        numbers = tuple("".join(self.recognizer.text_of(digits[i]) for i in group) for group in groups)
+        numbers = self.recognizer.numbers_of(digits, groups)
         shown = Recognition(digits, numbers, tuple(tuple(group) for group in groups), inputs, probabilities,
                             raw.times)
         track_ms = (time.perf_counter() - started) * 1e3
@@ -137,21 +137,23 @@ class LiveLoop:
         image = live.frame.image
         if self.view.threshold_view:
             image = cv2.cvtColor(ink_mask(to_gray(image)), cv2.COLOR_GRAY2BGR)
-        canvas = draw_recognition(image, live.shown, self.recognizer.text_of)
-        times = live.shown.times
+        # Re-read at the current threshold: + and - while paused change what a frame shows.
+        shown = self.recognizer.reread(live.shown)
+        canvas = draw_recognition(image, shown, self.recognizer.text_of)
+        times = shown.times
         draw_ms = self.stages.last("draw")
         status = "PAUSED  " if self.view.paused else ""
         draw_text_panel(canvas, [
             f"{fps:5.1f} fps | segment {times.segment_ms:.1f} ms  crops {times.crops_ms:.1f} ms  "
             f"inference {times.inference_ms:.1f} ms  draw {draw_ms:.1f} ms",
-            f"{status}{len(live.shown.digits)} digits  {' '.join(live.shown.numbers)}  "
+            f"{status}{len(shown.digits)} digits  {' '.join(shown.numbers)}  "
             f"conf >= {self.recognizer.confidence_threshold:.2f}  [h] help",
         ])
         if self.view.help:
             draw_text_panel(canvas, HELP_LINES, centred=True)
         if self.view.input_strip:
-            texts = [self.recognizer.text_of(digit) for digit in live.shown.digits]
-            canvas = np.vstack([canvas, input_strip(live.shown.inputs, texts, canvas.shape[1])])
+            texts = [self.recognizer.text_of(digit) for digit in shown.digits]
+            canvas = np.vstack([canvas, input_strip(shown.inputs, texts, canvas.shape[1])])
         self.stages.add("draw", (time.perf_counter() - started) * 1e3)
         return canvas
 
@@ -186,7 +188,8 @@ class LiveLoop:
         extra = {"model": self.recognizer.name, "frame": live.frame.index, "time": live.frame.timestamp,
                  "width": live.frame.image.shape[1], "height": live.frame.image.shape[0]}
         try:
-            folder = save_snapshot(self.options.snapshots, live.frame.image, canvas, live.shown, live.tracks, extra)
+            folder = save_snapshot(self.options.snapshots, live.frame.image, canvas,
+                                   self.recognizer.reread(live.shown), live.tracks, extra)
         except OSError as error:
             log.error("snapshot failed: %s", error)
             return None

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -118,9 +119,17 @@ class Recognizer:
         inferred = time.perf_counter()
         digits = tuple(Digit(int(p.argmax()), float(p.max()), region.box)
                        for p, region in zip(probabilities, regions))
-        numbers = tuple("".join(self.text_of(digits[i]) for i in group) for group in groups)
+        numbers = self.numbers_of(digits, groups)
         times = StageTimes((segmented - start) * 1e3, (cropped - segmented) * 1e3, (inferred - cropped) * 1e3)
         return Recognition(digits, numbers, tuple(tuple(g) for g in groups), inputs, probabilities, times)
 
+    def reread(self, recognition: Recognition) -> Recognition:
+        """``recognition`` with its numbers written at the current confidence threshold."""
+        return replace(recognition, numbers=self.numbers_of(recognition.digits, recognition.groups))
+
     def text_of(self, digit: Digit) -> str:
         return str(digit.label) if digit.confidence >= self.confidence_threshold else UNCERTAIN_MARK
+
+    def numbers_of(self, digits: Sequence[Digit], groups: Sequence[Sequence[int]]) -> tuple[str, ...]:
+        """The text of each group of digits at the current confidence threshold."""
+        return tuple("".join(self.text_of(digits[i]) for i in group) for group in groups)

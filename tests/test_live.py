@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from recognizer.capture import open_source
-from recognizer.live import LiveLoop, LiveOptions
-from recognizer.recognize import Recognizer, use_pipeline_threads
+from recognizer.live import MAX_THRESHOLD, THRESHOLD_STEP, LiveLoop, LiveOptions
+from recognizer.recognize import UNCERTAIN_MARK, Recognizer, use_pipeline_threads
 from recognizer.scenes import HARD, DigitPool, ShakyClip, make_shaky_clip
 from recognizer.track import DigitTracker
 from recognizer.evaluate import box_iou
@@ -195,6 +195,24 @@ def test_memory_does_not_grow_over_5000_frames(clip, tmp_path):
     growth = rss_mb() - baseline
     assert len(loop.tracker) < 20
     assert growth < 15, f"resident memory grew by {growth:.1f} MB over 4,500 frames"
+
+
+def test_threshold_keys_while_paused_reread_the_frame_on_screen(clip_video, tmp_path):
+    loop = LiveLoop(Recognizer.load(), DigitTracker(), LiveOptions(show=False, snapshots=tmp_path))
+    with open_source(str(clip_video)) as source:
+        for _ in range(SETTLE_FRAMES):
+            live = loop.process(source.read())
+    assert live.shown.numbers and UNCERTAIN_MARK not in "".join(live.shown.numbers)
+    canvas = loop.render(live, fps=30.0)
+    loop.handle_key(ord(" "), live, canvas)
+    assert loop.view.paused
+    for _ in range(round((MAX_THRESHOLD - loop.recognizer.confidence_threshold) / THRESHOLD_STEP) + 1):
+        loop.handle_key(ord("+"), live, canvas)   # above every confidence: every digit becomes "?"
+    changed = loop.render(live, fps=30.0)
+    assert not np.array_equal(changed, canvas)
+    folder = loop.snapshot(live, changed)
+    numbers = json.loads((folder / "predictions.json").read_text())["numbers"]
+    assert numbers == [UNCERTAIN_MARK * len(number) for number in live.shown.numbers]
 
 
 # -- a person at the keyboard: a real OpenCV window under Xvfb, keys sent with xdotool ------------
