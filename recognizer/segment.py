@@ -173,8 +173,8 @@ def straight_lines(faint: np.ndarray, factor: int = 1) -> np.ndarray:
     for axis_length, horizontal in ((width, True), (height, False)):
         # Long enough that no stroke of an ordinary digit qualifies, short enough that a line
         # tilted by a few degrees still holds a straight run within the slack.
-        length = int(np.clip(axis_length * LINE_MIN_LENGTH_FRACTION, _px(LINE_MIN_LENGTH_PX, factor),
-                             _px(LINE_MAX_RUN_PX, factor)))
+        length = min(max(int(axis_length * LINE_MIN_LENGTH_FRACTION), _px(LINE_MIN_LENGTH_PX, factor)),
+                     _px(LINE_MAX_RUN_PX, factor))
         slack = 2 * _px(LINE_TILT_SLACK_PX, factor) + 1
         gap = _px(LINE_GAP_PX, factor)
         thickness = _px(LINE_MAX_THICKNESS_PX, factor) + 1
@@ -231,9 +231,10 @@ def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
     height, width = values.shape
     scale = min(1.0, PAPER_ESTIMATE_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    # ``where`` is 0/255: shrinking it gives the share of ``where`` pixels, times 255.
-    weight = cv2.resize(where.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    total = cv2.resize(cv2.bitwise_and(values, where).astype(np.float32), size, interpolation=cv2.INTER_AREA) * 255
+    # ``where`` is 0/255: shrinking it gives the share of ``where`` pixels, times 255. Both are
+    # shrunk as uint8 (rounding costs under half a level, and the blur below averages it out).
+    weight = cv2.resize(where, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    total = cv2.resize(cv2.bitwise_and(values, where), size, interpolation=cv2.INTER_AREA).astype(np.float32) * 255
     side = max(3, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
     weight = cv2.blur(weight, (side, side))
     total = cv2.blur(total, (side, side))
