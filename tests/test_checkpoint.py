@@ -10,23 +10,10 @@ import torch
 from recognizer.checkpoint import (FORMAT_NAME, FORMAT_VERSION, CheckpointError, LoadedModel,
                                    load_checkpoint, save_checkpoint)
 from recognizer.model import IMAGE_SIDE, NUM_CLASSES, DigitMLP
+from random_models import random_mlp
 
 META = {"test_accuracy": 0.5, "val_accuracy": 0.25, "recipe": {"epochs": 1, "hidden": [96, 64]},
         "history": [{"epoch": 1, "loss": 1.0}], "normalization": {"mean": 0.125, "std": 0.3}}
-
-
-def make_model(seed: int = 0, hidden=(96, 64)) -> DigitMLP:
-    """A randomly initialised model with non-trivial BatchNorm statistics."""
-    torch.manual_seed(seed)
-    model = DigitMLP(hidden=hidden, dropout=0.1, mean=0.125, std=0.3)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm1d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-    return model.eval()
 
 
 def images(count: int = 64, seed: int = 1) -> torch.Tensor:
@@ -35,7 +22,7 @@ def images(count: int = 64, seed: int = 1) -> torch.Tensor:
 
 @pytest.fixture
 def saved(tmp_path: Path) -> tuple[Path, DigitMLP]:
-    model = make_model()
+    model = random_mlp()
     path = tmp_path / "model.pt"
     save_checkpoint(path, model, META)
     return path, model
@@ -68,7 +55,7 @@ def test_round_trip_keeps_architecture_metadata_and_normalisation(saved):
 
 
 def test_round_trip_gives_identical_predictions(tmp_path):
-    model = make_model(seed=3)
+    model = random_mlp(seed=3)
     # The big matrices are stored in fp16; a model whose weights are already fp16-exact must
     # come back bit-identical, so the logits are identical too.
     with torch.no_grad():
@@ -122,7 +109,7 @@ def test_truncated_checkpoint(saved, tmp_path, fraction):
 
 def test_plain_state_dict_is_the_wrong_format(tmp_path):
     path = tmp_path / "state.pt"
-    torch.save(make_model().state_dict(), path)
+    torch.save(random_mlp().state_dict(), path)
     assert_one_line_error(path, "not a live-digits model checkpoint")
 
 
@@ -135,7 +122,7 @@ def test_other_torch_objects_are_the_wrong_format(tmp_path):
 
 def test_whole_pickled_module_is_refused_without_running_code(tmp_path):
     path = tmp_path / "module.pt"
-    torch.save(make_model(), path)  # a pickled class, which weights_only loading must refuse
+    torch.save(random_mlp(), path)  # a pickled class, which weights_only loading must refuse
     assert_one_line_error(path, "not a readable PyTorch checkpoint")
 
 
@@ -177,7 +164,7 @@ def test_previous_model_survives_an_interrupted_save(saved):
     path, model = saved
     before = path.read_bytes()
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(path, make_model(seed=9), {"history": [1, 2, 3], "oops": _InterruptWhilePickling()})
+        save_checkpoint(path, random_mlp(seed=9), {"history": [1, 2, 3], "oops": _InterruptWhilePickling()})
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]  # no temporary file left
     assert load_checkpoint(path).meta == META
@@ -185,8 +172,8 @@ def test_previous_model_survives_an_interrupted_save(saved):
 
 def test_save_creates_missing_folders_and_replaces_atomically(tmp_path):
     path = tmp_path / "new" / "dir" / "m.pt"
-    save_checkpoint(path, make_model(seed=1), {"n": 1})
-    save_checkpoint(path, make_model(seed=2), {"n": 2})
+    save_checkpoint(path, random_mlp(seed=1), {"n": 1})
+    save_checkpoint(path, random_mlp(seed=2), {"n": 2})
     assert load_checkpoint(path).meta == {"n": 2}
     assert [p.name for p in path.parent.iterdir()] == ["m.pt"]
 

@@ -6,28 +6,15 @@ import pytest
 import torch
 
 from recognizer.checkpoint import CheckpointError
-from recognizer.model import IMAGE_SIDE, NUM_CLASSES, DigitMLP, FoldedMLP, Int8MLP, inference_model
+from recognizer.model import IMAGE_SIDE, NUM_CLASSES, FoldedMLP, Int8MLP, inference_model
 from recognizer.recognize import Recognizer, use_pipeline_threads
+from random_models import random_mlp
 
 # The int8 model may cost at most this much MNIST test accuracy (percentage points).
 MAX_INT8_ACCURACY_LOSS_PP = 0.03
 # ... and may change the predicted label of at most this share of the test digits.
 MAX_INT8_LABEL_CHANGES = 0.001
 DIGITS_PER_FRAME = 10
-
-
-def random_model(hidden: tuple[int, ...], seed: int = 0) -> DigitMLP:
-    """A randomly initialised model with non-trivial normalisation and BatchNorm statistics."""
-    torch.manual_seed(seed)
-    model = DigitMLP(hidden=hidden, dropout=0.1, mean=0.13, std=0.31)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm1d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-    return model.eval()
 
 
 def pixels(count: int, seed: int = 1) -> torch.Tensor:
@@ -45,7 +32,7 @@ def shipped() -> Recognizer:
 
 @pytest.mark.parametrize("hidden", [(96, 64), (32,), (48, 40, 24)])
 def test_folding_gives_the_eval_mode_logits(hidden):
-    model = random_model(hidden)
+    model = random_mlp(hidden)
     batch = pixels(300)
     with torch.no_grad():
         expected = model(batch)
@@ -55,7 +42,7 @@ def test_folding_gives_the_eval_mode_logits(hidden):
 
 
 def test_folding_leaves_the_trained_model_alone():
-    model = random_model((32,))
+    model = random_mlp((32,))
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     inference_model(model)
     assert not model.training
@@ -64,7 +51,7 @@ def test_folding_leaves_the_trained_model_alone():
 
 
 def test_int8_model_stays_close_to_float():
-    model = random_model((96, 64))
+    model = random_mlp((96, 64))
     batch = pixels(500)
     with torch.no_grad():
         expected = torch.softmax(model(batch), 1)
@@ -74,7 +61,7 @@ def test_int8_model_stays_close_to_float():
 
 
 def test_models_take_images_or_flat_rows():
-    model = random_model((32,))
+    model = random_mlp((32,))
     batch = pixels(7)
     for module in (inference_model(model, quantize=True), inference_model(model, quantize=False)):
         logits = module(batch)
@@ -83,7 +70,7 @@ def test_models_take_images_or_flat_rows():
 
 
 def test_recognizer_runs_a_digit_mlp_fast_and_keeps_it():
-    model = random_model((32,))
+    model = random_mlp((32,))
     assert isinstance(Recognizer(model).model, Int8MLP)
     unquantized = Recognizer(model, quantize=False)
     assert isinstance(unquantized.model, FoldedMLP) and unquantized.network is model
