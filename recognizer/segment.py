@@ -106,6 +106,17 @@ def _ellipse(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
+def _speck_area(factor: int) -> int:
+    """MIN_PIECE_AREA_PX on a copy shrunk ``factor`` times by block minimum.
+
+    A speck of side s covers up to s / factor + 1 blocks each way (the blocks rarely line up
+    with it), so its shrunken area is about (s / factor + 1) squared, not area / factor**2.
+    """
+    if factor == 1:
+        return MIN_PIECE_AREA_PX
+    return math.ceil((math.sqrt(MIN_PIECE_AREA_PX) / factor + 1) ** 2)
+
+
 def detection_factor(shape: tuple[int, ...]) -> int:
     """How many times smaller the copy digits are found on is: 1 for small images, 2 for a webcam."""
     return max(1, min(min(shape[:2]) // DETECTION_MIN_SIDE, MAX_DETECTION_FACTOR))
@@ -120,8 +131,17 @@ def shrink_keeping_ink(gray: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return gray
     height, width = gray.shape
+    rows, columns = height // factor, width // factor
     darkest = cv2.erode(gray, np.ones((factor, factor), np.uint8), anchor=(0, 0))
-    return np.ascontiguousarray(darkest[:height - height % factor:factor, :width - width % factor:factor])
+    small = np.ascontiguousarray(darkest[:rows * factor:factor, :columns * factor:factor])
+    # The outermost row and column of blocks take only the frame's outermost pixels, so that
+    # ink reaches the copy's edge exactly when it reaches the frame's edge (a digit one pixel
+    # inside stays a digit, not something cut by the edge).
+    small[0] = gray[0, :columns * factor].reshape(columns, factor).min(axis=1)
+    small[-1] = gray[rows * factor - 1, :columns * factor].reshape(columns, factor).min(axis=1)
+    small[:, 0] = gray[:rows * factor, 0].reshape(rows, factor).min(axis=1)
+    small[:, -1] = gray[:rows * factor, columns * factor - 1].reshape(rows, factor).min(axis=1)
+    return small
 
 
 def paper_of_frame(gray: np.ndarray, factor: int = 1) -> np.ndarray:
@@ -497,7 +517,7 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     # digit; dropping it before merging keeps it from swallowing digits next to it. (Label 0,
     # the background, spans the frame, so it never counts as inside.)
     inside = (x > 0) & (y > 0) & (x + w < small_w) & (y + h < small_h)
-    pieces = np.nonzero((area >= _px(MIN_PIECE_AREA_PX, factor ** 2)) & inside)[0]
+    pieces = np.nonzero((area >= _speck_area(factor)) & inside)[0]
     # Paper is the brightest large surface in view; far darker "paper" is the desk, a hand or a
     # dark object, whose edges the flattening turns into ink-like rings.
     paper = detection.paper

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from recognizer.normalize import to_gray
-from recognizer.scenes import HARD, DigitPool, compose_camera_scene, make_camera_scene, sample_conditions
+from recognizer.scenes import (HARD, DigitPool, compose_camera_scene, make_camera_scene, make_shaky_clip,
+                               sample_conditions, scene_rng)
 from recognizer.segment import find_digits
 from recognizer.evaluate import box_iou
 
@@ -100,6 +101,26 @@ def test_thumb_and_desk_at_the_edge_are_rejected():
     assert len(found) == 1
     x, y, w, h = found[0]
     assert 280 < x < 360 and h > 40
+
+
+@pytest.mark.parametrize("top, found", [(0, False), (1, True), (2, True)])
+def test_a_digit_one_pixel_inside_the_frame_is_kept_and_one_cut_by_it_is_not(top, found):
+    # Digits are searched on a half-size copy of a 640x480 frame, which must not move the
+    # frame's edge: only ink on the outermost row counts as cut by it.
+    page = blank_page()
+    cv2.rectangle(page, (300, top), (303, top + 60), (30, 30, 30), -1)  # a "1", 4 px wide
+    boxes = boxes_of(page)
+    assert (boxes == [(300, top, 4, 61)]) if found else (boxes == [])
+
+
+def test_noise_specks_in_a_shadow_do_not_chain_digits_together(pool):
+    # Frame 18 of the live evaluation's sixth clip: sensor noise in a shadow on grid paper,
+    # between a 5 and the 8 below it. Shrunk by block minimum, noise grows into specks that
+    # once joined the two digits into one box.
+    clip = make_shaky_clip(scene_rng(0, "live", 5), pool, 19, HARD)
+    truth = [box for box in clip.boxes[18] if box is not None]
+    hits, false = matches(truth, boxes_of(clip.frames[18]))
+    assert (hits, false) == (len(truth), 0)
 
 
 def test_large_dark_blob_is_rejected():
