@@ -507,9 +507,9 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     ``light_ink`` reads light strokes on a dark ground (chalk on a board). Polarity is a
     setting, not guessed per frame: a half-shadowed page would otherwise flip between frames.
     """
-    detection = detect(gray, light_ink)
     if light_ink:
-        gray = cv2.bitwise_not(gray)
+        gray = cv2.bitwise_not(gray)  # once: the full-resolution refinement reads this frame too
+    detection = detect(gray)
     factor, stats, labels = detection.factor, detection.stats, detection.labels
     x, y, w, h, area = (stats[:, k] for k in range(5))
     small_h, small_w = labels.shape
