@@ -455,21 +455,31 @@ def ink_mask(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
     return cv2.resize(ink, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
-def _full_resolution_ink(gray: np.ndarray, detection: Detection, box: Box, ids: np.ndarray
+def _with_margin(box: Box, shape: tuple[int, int]) -> Box:
+    """``box`` on the shrunken copy grown by one pixel each way (within the copy).
+
+    The block minimum can move an edge by up to factor - 1 pixels, so the full-resolution
+    refinement looks one shrunken pixel further.
+    """
+    x, y, w, h = box
+    height, width = shape
+    x0, y0 = max(0, x - 1), max(0, y - 1)
+    return x0, y0, min(width, x + w + 1) - x0, min(height, y + h + 1) - y0
+
+
+def _full_resolution_ink(gray: np.ndarray, detection: Detection, margin_box: Box, pieces: np.ndarray
                          ) -> tuple[Box, np.ndarray] | None:
     """A detected digit's tight box and ink mask in the full-resolution frame.
 
     The same flattening, threshold and line removal as on the shrunken copy, run only inside
     the digit's box; only ink next to the digit's own pieces counts, so a neighbour's stroke
-    reaching into the box stays out.
+    reaching into the box stays out. ``margin_box`` is the digit's box on the shrunken copy
+    with ``_with_margin``, and ``pieces`` (uint8 0/255, its size) marks the digit's pieces there.
     """
     factor, layers = detection.factor, detection.layers
-    small_h, small_w = detection.labels.shape
-    x, y, w, h = box
-    # One pixel of margin: the block minimum can move an edge by up to factor - 1 pixels.
-    x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(small_w, x + w + 1), min(small_h, y + h + 1)
-    region = (x0 * factor, y0 * factor, (x1 - x0) * factor, (y1 - y0) * factor)
-    rx, ry, rw, rh = region
+    x0, y0, margin_w, margin_h = margin_box
+    x1, y1 = x0 + margin_w, y0 + margin_h
+    rx, ry, rw, rh = x0 * factor, y0 * factor, margin_w * factor, margin_h * factor
     paper = stretch(detection.paper_here[y0:y1, x0:x1], (rh, rw))
     darkness = darkness_of(gray[ry:ry + rh, rx:rx + rw], paper)
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
@@ -477,7 +487,6 @@ def _full_resolution_ink(gray: np.ndarray, detection: Detection, box: Box, ids: 
     if layers.darker_than_lines is not None and cv2.countNonZero(lines):
         darker_than_lines = stretch(layers.darker_than_lines[y0:y1, x0:x1], (rh, rw))
         ink = _remove_lines(darkness, ink, _enlarge(lines, factor), darker_than_lines, 1)
-    pieces = _pieces_mask(detection.labels[y0:y1, x0:x1], ids)
     near_pieces = cv2.dilate(_enlarge(pieces, factor), _ellipse(DIGIT_MASK_SLACK_PX))
     ink = cv2.bitwise_and(ink, near_pieces)
     bx, by, bw, bh = cv2.boundingRect(ink)
@@ -536,12 +545,16 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         if paper[int((y0 + y1) / 2 * paper_scale), int((x0 + x1) / 2 * paper_scale)] < NOT_PAPER_FRACTION * paper_level:
             continue
         ids = pieces[group]
-        piece_mask = _pieces_mask(labels[y0:y1, x0:x1], ids)
+        # The digit's pieces, once, on its box plus margin: the checks read the box, the
+        # full-resolution refinement the whole of it.
+        mx, my, mw, mh = margin_box = _with_margin(box, labels.shape)
+        margin_pieces = _pieces_mask(labels[my:my + mh, mx:mx + mw], ids)
+        piece_mask = margin_pieces[y0 - my:y1 - my, x0 - mx:x1 - mx]
         if _continues_beyond_its_edge(detection.gray, box, piece_mask, factor):
             continue
         if _lies_on_lines(detection.layers.lines, box, piece_mask, factor):
             continue  # a leftover of a darker printed line (a margin line), not a digit
-        refined = _full_resolution_ink(gray, detection, box, ids)
+        refined = _full_resolution_ink(gray, detection, margin_box, margin_pieces)
         if refined is None:
             continue
         full_box, mask = refined
