@@ -117,8 +117,9 @@ class Recognizer:
         cropped = time.perf_counter()
         probabilities = self.classify(inputs)
         inferred = time.perf_counter()
-        digits = tuple(Digit(int(p.argmax()), float(p.max()), region.box)
-                       for p, region in zip(probabilities, regions))
+        # Labels and confidences of the whole batch at once: per-row numpy calls cost more.
+        digits = tuple(Digit(label, confidence, region.box) for label, confidence, region in
+                       zip(probabilities.argmax(axis=1).tolist(), probabilities.max(axis=1).tolist(), regions))
         numbers = self.numbers_of(digits, groups)
         times = StageTimes((segmented - start) * 1e3, (cropped - segmented) * 1e3, (inferred - cropped) * 1e3)
         return Recognition(digits, numbers, tuple(tuple(g) for g in groups), inputs, probabilities, times)

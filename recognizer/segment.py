@@ -90,10 +90,10 @@ class DigitRegion:
 
 @dataclass(frozen=True, eq=False)
 class InkLayers:
-    """Ink and printed lines of a frame (uint8 0/255 masks) and the lines' local darkness."""
+    """Ink and printed lines of a frame (uint8 0/255 masks)."""
     ink: np.ndarray                 # ink with ruled and grid lines taken out
     lines: np.ndarray               # the printed lines found (all zero on a plain page)
-    darker_than_lines: np.ndarray | None  # uint8: darkness above which a pixel on a line is ink
+    taken_out: np.ndarray | None    # line pixels (and their fringe) not kept as ink; None on a plain page
 
 
 def _px(length: float, factor: int) -> int:
@@ -137,10 +137,13 @@ def shrink_keeping_ink(gray: np.ndarray, factor: int) -> np.ndarray:
     # The outermost row and column of blocks take only the frame's outermost pixels, so that
     # ink reaches the copy's edge exactly when it reaches the frame's edge (a digit one pixel
     # inside stays a digit, not something cut by the edge).
-    small[0] = gray[0, :columns * factor].reshape(columns, factor).min(axis=1)
-    small[-1] = gray[rows * factor - 1, :columns * factor].reshape(columns, factor).min(axis=1)
-    small[:, 0] = gray[:rows * factor, 0].reshape(rows, factor).min(axis=1)
-    small[:, -1] = gray[:rows * factor, columns * factor - 1].reshape(rows, factor).min(axis=1)
+    for small_edge, frame_edge in ((small[0], gray[0, :columns * factor]),
+                                   (small[-1], gray[rows * factor - 1, :columns * factor]),
+                                   (small[:, 0], gray[:rows * factor, 0]),
+                                   (small[:, -1], gray[:rows * factor, columns * factor - 1])):
+        small_edge[...] = frame_edge[::factor]
+        for offset in range(1, factor):  # elementwise minimum: cheaper than a numpy reduction
+            np.minimum(small_edge, frame_edge[offset::factor], out=small_edge)
     return small
 
 
@@ -176,7 +179,7 @@ def darkness_of(gray: np.ndarray, paper: np.ndarray) -> np.ndarray:
     Dividing by the paper estimate removes lighting gradients and shadows, so one threshold
     works across the whole frame.
     """
-    return 255 - cv2.divide(gray, paper, scale=255)
+    return cv2.bitwise_not(cv2.divide(gray, paper, scale=255))  # 255 - x for uint8
 
 
 def straight_lines(faint: np.ndarray, factor: int = 1) -> np.ndarray:
@@ -261,27 +264,12 @@ def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
     return total / np.maximum(weight, LOCAL_MEAN_MIN_WEIGHT)
 
 
-def _remove_lines(darkness: np.ndarray, ink: np.ndarray, lines: np.ndarray, darker_than_lines: np.ndarray,
-                  factor: int) -> np.ndarray:
-    """Take printed lines out of an ink mask; the same rule for a whole frame and one digit's box.
+def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
+    """Ink with ruled and grid lines taken out, the lines found, and the line pixels taken out.
 
     Printed lines are fainter than pen ink, so on a line a pixel counts as ink only when it
     is clearly darker than the lines themselves; that keeps strokes whole where they cross.
     """
-    over_lines = cv2.compare(darkness, darker_than_lines, cv2.CMP_GT)
-    # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
-    fringe = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(over_lines))
-    cleaned = cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
-    # Where a stroke crossed a line, removing the line cut the stroke; a small closing finds
-    # those gaps, and only removed ink pixels inside them are put back.
-    bridged = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, _ellipse(_px(BRIDGE_RADIUS_PX, factor)))
-    restored = cv2.bitwise_and(bridged, cv2.bitwise_and(line_only, ink))
-    return cv2.bitwise_or(cleaned, restored)
-
-
-def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
-    """Ink with ruled and grid lines taken out, the lines found, and how dark the lines are nearby."""
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     lines = straight_lines(faint, factor)
@@ -294,7 +282,16 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
     line_level = np.maximum(_local_mean(darkness, cv2.bitwise_and(lines, plain)), typical_line)
     # The level is smooth: compute the threshold at the estimate's low resolution, then stretch it.
     darker_than_lines = stretch(np.clip(line_level * LINE_INK_FACTOR, 0, 255).astype(np.uint8), darkness.shape)
-    return InkLayers(_remove_lines(darkness, ink, lines, darker_than_lines, factor), lines, darker_than_lines)
+    over_lines = cv2.compare(darkness, darker_than_lines, cv2.CMP_GT)
+    # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
+    fringe = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(over_lines))
+    cleaned = cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
+    # Where a stroke crossed a line, removing the line cut the stroke; a small closing finds
+    # those gaps, and only removed ink pixels inside them are put back.
+    bridged = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, _ellipse(_px(BRIDGE_RADIUS_PX, factor)))
+    restored = cv2.bitwise_and(bridged, cv2.bitwise_and(line_only, ink))
+    return InkLayers(cv2.bitwise_or(cleaned, restored), lines, cv2.bitwise_and(line_only, cv2.bitwise_not(restored)))
 
 
 def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
@@ -471,9 +468,10 @@ def _full_resolution_ink(gray: np.ndarray, detection: Detection, margin_box: Box
                          ) -> tuple[Box, np.ndarray] | None:
     """A detected digit's tight box and ink mask in the full-resolution frame.
 
-    The same flattening, threshold and line removal as on the shrunken copy, run only inside
-    the digit's box; only ink next to the digit's own pieces counts, so a neighbour's stroke
-    reaching into the box stays out. ``margin_box`` is the digit's box on the shrunken copy
+    The same flattening and threshold as on the shrunken copy, run only inside the digit's
+    box. Printed lines stay out where the copy took them out (each pixel of the copy decides
+    for its block), and only ink next to the digit's own pieces counts, so a neighbour's
+    stroke reaching into the box stays out. ``margin_box`` is the digit's box on the shrunken copy
     with ``_with_margin``, and ``pieces`` (uint8 0/255, its size) marks the digit's pieces there.
     """
     factor, layers = detection.factor, detection.layers
@@ -483,12 +481,12 @@ def _full_resolution_ink(gray: np.ndarray, detection: Detection, margin_box: Box
     paper = stretch(detection.paper_here[y0:y1, x0:x1], (rh, rw))
     darkness = darkness_of(gray[ry:ry + rh, rx:rx + rw], paper)
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
-    lines = layers.lines[y0:y1, x0:x1]
-    if layers.darker_than_lines is not None and cv2.countNonZero(lines):
-        darker_than_lines = stretch(layers.darker_than_lines[y0:y1, x0:x1], (rh, rw))
-        ink = _remove_lines(darkness, ink, _enlarge(lines, factor), darker_than_lines, 1)
     near_pieces = cv2.dilate(_enlarge(pieces, factor), _ellipse(DIGIT_MASK_SLACK_PX))
     ink = cv2.bitwise_and(ink, near_pieces)
+    if layers.taken_out is not None:
+        taken_out = layers.taken_out[y0:y1, x0:x1]
+        if cv2.countNonZero(taken_out):
+            ink = cv2.bitwise_and(ink, cv2.bitwise_not(_enlarge(taken_out, factor)))
     bx, by, bw, bh = cv2.boundingRect(ink)
     if bw == 0 or bh == 0:
         return None
