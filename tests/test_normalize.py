@@ -5,6 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
+from recognizer import normalize
+
 from recognizer.normalize import (DIGIT_BOX_SIDE, MNIST_STROKE_WIDTH, ink_mask, normalize_digit,
                                   stroke_width, to_gray)
 
@@ -92,11 +94,22 @@ def test_thin_pen_strokes_are_thickened_towards_mnist():
     assert MNIST_STROKE_WIDTH * 0.6 <= width <= MNIST_STROKE_WIDTH * 1.6
 
 
-def test_thick_marker_strokes_are_thinned_towards_mnist():
+def test_thick_marker_strokes_are_thinned_into_mnists_range(monkeypatch):
     thick = np.full((200, 200), 255, np.uint8)
     cv2.circle(thick, (100, 100), 60, 0, 40)          # a 0 drawn with a fat marker
-    out = normalize_digit(thick)
-    assert stroke_width(out > 127) <= MNIST_STROKE_WIDTH * 1.7
+    thinned = stroke_width(normalize_digit(thick) > 127)
+    monkeypatch.setattr(normalize, "_adjust_stroke", lambda work: work)
+    as_drawn = stroke_width(normalize_digit(thick) > 127)
+    assert thinned < 0.9 * as_drawn
+
+
+def test_thick_strokes_are_shrunk_to_the_thick_end_of_mnists_range_not_its_median():
+    work = np.zeros((normalize.WORK_SIDE, normalize.WORK_SIDE), np.uint8)
+    cv2.circle(work, (40, 40), 28, 255, 22)           # about twice MNIST's width at work scale
+    median = MNIST_STROKE_WIDTH * normalize.WORK_SCALE
+    thickest = median * normalize.STROKE_TOLERANCE
+    width = normalize._stroke_width_of_ink(normalize._adjust_stroke(work))
+    assert (median + thickest) / 2 < width <= thickest
 
 
 def test_mask_restricts_the_ink_to_one_digit(mnist_test):
