@@ -13,7 +13,7 @@ reports, per category:
 * for single-digit categories, the original script's approach (whole image resized to
   28x28, inverted, fed to the same model) as a baseline.
 
-Usage: ``python -m recognizer.evaluate [--model PATH] [--per-category N] [--seed S]
+Usage: ``python -m recognizer.evaluate [--model PATH] [--per-category N] [--seed S] [--digits validation]
 [--markdown out.md] [--json out.json] [--failures DIR]``.
 """
 from __future__ import annotations
@@ -220,9 +220,10 @@ class EvalResult:
     per_category: int
     scores: tuple[CategoryScore, ...]
     seconds: float
+    digits: str = "MNIST test"   # which MNIST digits the scenes were drawn from
 
     def as_dict(self) -> dict[str, object]:
-        return {"model": self.model, "model_meta": self.model_meta, "seed": self.seed,
+        return {"model": self.model, "model_meta": self.model_meta, "seed": self.seed, "digits": self.digits,
                 "per_category": self.per_category, "seconds": self.seconds,
                 "scores": [score.as_dict() for score in self.scores]}
 
@@ -446,8 +447,8 @@ def _model_summary(meta: dict[str, object]) -> str:
 def markdown_table(result: EvalResult) -> str:
     model_line = f"Model `{result.model}`" + _model_summary(result.model_meta)
     lines = [
-        model_line + f"; seed {result.seed}, {result.per_category} images per category, "
-                     f"{result.seconds:.0f} s.",
+        model_line + f"; {result.digits} digits, seed {result.seed}, {result.per_category} images per "
+                     f"category, {result.seconds:.0f} s.",
         "",
         "| category | images | digits | recall | precision | label acc. | **read right** | shown as ? "
         "| images exact | original script | ms/image | target |",
@@ -486,8 +487,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m recognizer.evaluate",
         description="Evaluate the digit recogniser on generated photos of digits on paper. The set is "
-                    "built from MNIST test digits only and rebuilt deterministically from the seed, so "
-                    "nothing is stored. Prints a markdown table on stdout; progress goes to stderr.",
+                    "built from MNIST test digits (or, with --digits validation, the held-out training "
+                    "digits) and rebuilt deterministically from the seed, so nothing is stored. Prints "
+                    "a markdown table on stdout; progress goes to stderr.",
         epilog=f"categories:\n{categories}\n\ntargets (read right): {targets}; hard precision "
                f"{100 * PRECISION_TARGETS[scenes.HARD]:.0f}%",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -506,6 +508,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "(green), right reads (blue), misreads (orange) and false alarms (red) drawn")
     parser.add_argument("--max-failures", type=int, default=DEFAULT_MAX_FAILURES_SAVED, metavar="K",
                         help=f"at most K failure images per category (default: {DEFAULT_MAX_FAILURES_SAVED})")
+    parser.add_argument("--digits", choices=("test", "validation"), default="test",
+                        help="draw the scenes from MNIST test digits (default: the figures to report) or "
+                             "from the validation digits the model's train.py run held out (to tune "
+                             "pipeline settings without looking at the test digits)")
     parser.add_argument("--live", action="store_true",
                         help="also score live mode (tracking, smoothed labels) on shaking-camera clips")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -528,15 +534,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CheckpointError as error:
         log.error("%s", error)
         return 2
+    pool, digits = DigitPool.mnist_test(), "MNIST test"
+    if args.digits == "validation":
+        recipe = recognizer.meta.get("recipe") or {}
+        if not isinstance(recipe, dict) or recipe.get("val_size") is None or recipe.get("seed") is None:
+            log.error("%s does not record its validation split (recipe val_size and seed); "
+                      "use --digits test", recognizer.name)
+            return 2
+        pool = DigitPool.mnist_validation(int(recipe["val_size"]), int(recipe["seed"]))
+        digits = f"MNIST validation ({recipe['val_size']} held out by train.py, seed {recipe['seed']})"
     started = time.perf_counter()
-    scores = evaluate(recognizer, args.categories, args.per_category, args.seed,
+    scores = evaluate(recognizer, args.categories, args.per_category, args.seed, pool,
                       failures_dir=args.failures, max_failures_saved=args.max_failures)
     result = EvalResult(model=recognizer.name, model_meta=recognizer.meta, seed=args.seed,
                         per_category=args.per_category, scores=tuple(scores),
-                        seconds=time.perf_counter() - started)
+                        seconds=time.perf_counter() - started, digits=digits)
     table = markdown_table(result)
     if args.live:
-        table += "\nLive mode:\n\n" + live_markdown(evaluate_live(recognizer, seed=args.seed))
+        table += "\nLive mode:\n\n" + live_markdown(evaluate_live(recognizer, seed=args.seed, pool=pool))
     sys.stdout.write(table)
     if args.markdown:
         atomic_write_text(args.markdown, table)

@@ -227,6 +227,19 @@ class DigitPool:
         images, labels = load_mnist(train=False)
         return cls(images.numpy(), labels.numpy())
 
+    @classmethod
+    def mnist_validation(cls, size: int, seed: int) -> "DigitPool":
+        """The training digits ``train.py --val-size size --seed seed`` held out for validation.
+
+        The model never trained on them either, and unlike the test digits they may be used to
+        choose pipeline settings: tune on these, report on ``mnist_test``.
+        """
+        from recognizer.data import load_mnist, train_val_split
+
+        images, labels = load_mnist(train=True)
+        _, validation = train_val_split(len(images), size, seed)
+        return cls(images[validation].numpy(), labels[validation].numpy())
+
     def pick(self, rng: np.random.Generator, label: int, open_loops: bool = False) -> np.ndarray:
         """A random digit ``label``; with ``open_loops`` one whose loops survive thinning."""
         indices = np.flatnonzero(self.labels == label)

@@ -214,6 +214,28 @@ def test_command_line_writes_table_and_json(tmp_path: Path, capsys: pytest.Captu
     assert data["scores"][0]["images"] == 2 and "read_right" in data["scores"][0]
 
 
+def test_command_line_can_draw_the_scenes_from_the_validation_digits(tmp_path: Path) -> None:
+    model = tmp_path / "model.pt"
+    save_checkpoint(model, DigitMLP(hidden=(32,)), {"recipe": {"val_size": 40, "seed": 3}})
+    out_json = tmp_path / "eval.json"
+    args = ["--model", str(model), "--per-category", "3", "--categories", scenes.SCAN, "--json", str(out_json)]
+    assert ev.main(args + ["--digits", "validation"]) == 0
+    data = json.loads(out_json.read_text())
+    assert data["digits"] == "MNIST validation (40 held out by train.py, seed 3)"
+    validation = DigitPool.mnist_validation(40, 3)
+    assert len(validation.images) == 40
+    # The images are the held-out training digits, not test digits.
+    test_scans = ev.build_scenes(scenes.SCAN, 3, 0, DigitPool.mnist_test())
+    validation_scans = ev.build_scenes(scenes.SCAN, 3, 0, validation)
+    assert not any(np.array_equal(a.image, b.image) for a, b in zip(test_scans, validation_scans))
+
+
+def test_validation_digits_need_a_checkpoint_that_records_its_split(tmp_path: Path) -> None:
+    model = tmp_path / "model.pt"
+    save_checkpoint(model, DigitMLP(hidden=(32,)), {"test_accuracy": 0.5})
+    assert ev.main(["--model", str(model), "--per-category", "1", "--digits", "validation"]) == 2
+
+
 def test_command_line_reports_a_missing_model(tmp_path: Path) -> None:
     assert ev.main(["--model", str(tmp_path / "absent.pt"), "--per-category", "1"]) == 2
 
