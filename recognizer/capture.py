@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 # A camera whose reads keep failing (unplugged, driver hiccup) is retried this long, then
 # the source ends. Long enough for a USB re-enumeration, short enough not to look frozen.
 CAMERA_RETRY_S = 3.0
+VGA_WIDTH, VGA_HEIGHT = 640, 480  # cameras asked for more than this are asked for MJPG too
+VGA_PIXELS = VGA_WIDTH * VGA_HEIGHT
 # During that window the device is reopened at most this often (a replugged USB camera
 # needs a fresh open; a read that merely failed once does not).
 CAMERA_REOPEN_INTERVAL_S = 1.0
@@ -372,7 +374,8 @@ def open_camera(index: int, *, width: int | None = None, height: int | None = No
         raise SourceError(_camera_not_opened_message(index, backend))
     # Only the newest frame matters; the V4L2 and DirectShow drivers honour this, others ignore it.
     capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-    requests = {prop: float(value) for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width),
+    requests = {prop: float(value) for prop, value in ((cv2.CAP_PROP_FOURCC, _fourcc_for(width, height)),
+                                                       (cv2.CAP_PROP_FRAME_WIDTH, width),
                                                        (cv2.CAP_PROP_FRAME_HEIGHT, height),
                                                        (cv2.CAP_PROP_FPS, fps)) if value is not None}
     _apply_requests(capture, requests)
@@ -666,6 +669,17 @@ def _camera_opens(index: int, backend: int) -> bool:
             return bool(capture.isOpened())
         finally:
             capture.release()
+
+
+def _fourcc_for(width: int | None, height: int | None) -> int | None:
+    """The pixel format to ask a camera for at this size: MJPG above VGA, else the driver's own.
+
+    Over USB 2 most webcams send uncompressed frames above 640x480 at only 5-10 fps; MJPG
+    gives the full frame rate. The format is asked for before the size, as V4L2 needs.
+    """
+    if (width or 0) * (height or 0) > VGA_PIXELS or (width or 0) > VGA_WIDTH or (height or 0) > VGA_HEIGHT:
+        return cv2.VideoWriter_fourcc(*"MJPG")
+    return None
 
 
 def _apply_requests(capture: cv2.VideoCapture, requests: dict[int, float]) -> None:

@@ -332,6 +332,15 @@ def test_camera_applies_requests_and_delivers_newest_frames(fake_cameras: FakeCa
     assert indices == sorted(set(indices)) and indices[-1] - indices[0] >= 4  # frames were skipped
 
 
+def test_camera_is_asked_for_mjpg_before_a_size_above_vga(fake_cameras: FakeCameraRig) -> None:
+    with open_source("0", width=1280, height=720):
+        requests = fake_cameras.captures[0].requests
+        assert requests[cv2.CAP_PROP_FOURCC] == cv2.VideoWriter_fourcc(*"MJPG")
+        assert list(requests).index(cv2.CAP_PROP_FOURCC) < list(requests).index(cv2.CAP_PROP_FRAME_WIDTH)
+    with open_source("1", width=640, height=480):
+        assert cv2.CAP_PROP_FOURCC not in fake_cameras.captures[-1].requests
+
+
 def test_unplugged_camera_ends_after_the_retry_window(fake_cameras: FakeCameraRig,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     source = open_source("0", retry_seconds=SHORT_RETRY_S)
