@@ -24,10 +24,11 @@ def reading_order(boxes: Sequence[Box]) -> list[list[int]]:
     """Indices of ``boxes`` grouped into lines (top to bottom), each sorted left to right."""
     lines: list[list[int]] = []
     for index in sorted(range(len(boxes)), key=lambda i: boxes[i][1] + boxes[i][3] / 2):
-        # Join the line whose last-added members overlap this box vertically the most.
+        # Join the line whose members overlap this box vertically the most.
+        box = boxes[index]
         best, best_overlap = None, SAME_LINE_OVERLAP
         for line in lines:
-            overlap = max(_vertical_overlap(boxes[index], boxes[member]) for member in line)
+            overlap = max([_vertical_overlap(box, boxes[member]) for member in line])
             if overlap >= best_overlap:
                 best, best_overlap = line, overlap
         if best is None:

@@ -533,10 +533,14 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     piece_boxes = stats[pieces, :4].tolist()  # plain ints: a digit has a few pieces, numpy would cost more
     regions = []
     for group in _merge_pieces(stats[pieces, :4], factor):
-        x0 = min(piece_boxes[i][0] for i in group)
-        y0 = min(piece_boxes[i][1] for i in group)
-        x1 = max(piece_boxes[i][0] + piece_boxes[i][2] for i in group)
-        y1 = max(piece_boxes[i][1] + piece_boxes[i][3] for i in group)
+        if len(group) == 1:  # most digits are one piece
+            x0, y0, w0, h0 = piece_boxes[group[0]]
+            x1, y1 = x0 + w0, y0 + h0
+        else:
+            x0 = min(piece_boxes[i][0] for i in group)
+            y0 = min(piece_boxes[i][1] for i in group)
+            x1 = max(piece_boxes[i][0] + piece_boxes[i][2] for i in group)
+            y1 = max(piece_boxes[i][1] + piece_boxes[i][3] for i in group)
         if (y1 - y0 + 1) * factor < MIN_DIGIT_HEIGHT_PX:
             continue  # too short even allowing for the shrink's rounding
         box = (x0, y0, x1 - x0, y1 - y0)
