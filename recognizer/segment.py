@@ -318,14 +318,17 @@ def _continues_beyond_its_edge(gray: np.ndarray, box: Box, mask: np.ndarray, fac
     x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(frame_w, x + w + pad), min(frame_h, y + h + pad)
     padded = np.zeros((y1 - y0, x1 - x0), np.uint8)
     padded[y - y0:y - y0 + h, x - x0:x - x0 + w] = mask
-    ring = cv2.subtract(cv2.dilate(padded, _ellipse(pad)), cv2.dilate(padded, _ellipse(_px(EDGE_RING_INNER_PX, factor))))
-    ring_size = cv2.countNonZero(ring)
-    if ring_size == 0:
-        return False
     region = gray[y0:y1, x0:x1]
     ink_tone = cv2.mean(region, padded)[0]
     _, same_tone = cv2.threshold(region, ink_tone + SAME_TONE_LEVELS, 255, cv2.THRESH_BINARY_INV)
-    return cv2.countNonZero(cv2.bitwise_and(same_tone, ring)) > MAX_SAME_TONE_RING_SHARE * ring_size
+    # The ring lies outside the candidate: with nothing of its tone outside it (a stroke on
+    # paper, nearly always) the ring need not be built.
+    same_tone_outside = cv2.bitwise_and(same_tone, cv2.bitwise_not(padded))
+    if cv2.countNonZero(same_tone_outside) == 0:
+        return False
+    ring = cv2.subtract(cv2.dilate(padded, _ellipse(pad)), cv2.dilate(padded, _ellipse(_px(EDGE_RING_INNER_PX, factor))))
+    ring_size = cv2.countNonZero(ring)
+    return ring_size > 0 and cv2.countNonZero(cv2.bitwise_and(same_tone_outside, ring)) > MAX_SAME_TONE_RING_SHARE * ring_size
 
 
 def _lies_on_lines(lines: np.ndarray, box: Box, mask: np.ndarray, factor: int) -> bool:
