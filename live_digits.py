@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -60,7 +61,8 @@ output (still mode):
   digits below the --conf threshold are shown as "?".
 
 exit status:
-  0  done (still mode: at least one image was read)   1  the contact sheet could not be written
+  0  done (still mode: at least one image was read)
+  1  the contact sheet could not be written, or stdout was closed by its reader (| head)
   2  bad arguments, no model, no readable image, or a source that cannot be opened
   130  interrupted (Ctrl-C); recordings and logs written so far are kept"""
 
@@ -73,6 +75,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def positive_rate(text: str) -> float:
+    """argparse type for a frame rate: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
 
 
@@ -98,12 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("paths", nargs="*", metavar="PATH",
                         help="image files or folders for --still (folders: their images in natural "
                              f"order; default: {_display_path(DEFAULT_STILL_FOLDER)}/)")
-    source.add_argument("--source", default=DEFAULT_SOURCE,
+    source.add_argument("--source", default=None,
                         help="live mode: a camera index, a video file, an image folder or a glob "
                              f"pattern (default: {DEFAULT_SOURCE})")
     source.add_argument("--width", type=positive_int, metavar="PX", help="camera: requested frame width")
     source.add_argument("--height", type=positive_int, metavar="PX", help="camera: requested frame height")
-    source.add_argument("--fps", type=float, metavar="N",
+    source.add_argument("--fps", type=positive_rate, metavar="N",
                         help="camera: requested frame rate; video and images: playback rate")
     source.add_argument("--loop", action="store_true", help="replay a video file or image folder at its end")
     source.add_argument("--realtime", action="store_true",
@@ -122,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--show", action="store_true",
                         help="still mode: show the contact sheet in a window (needs a display)")
     sheet = output.add_mutually_exclusive_group()
-    sheet.add_argument("--sheet", metavar="PATH", type=Path, default=DEFAULT_SHEET_PATH,
-                       help=f"still mode: where to write the contact sheet PNG (default: {DEFAULT_SHEET_PATH})")
+    sheet.add_argument("--sheet", metavar="PATH", type=Path, default=None,
+                       help="still mode: where to write the contact sheet, .png, .jpg, .pdf or .svg "
+                            f"(default: {DEFAULT_SHEET_PATH})")
     sheet.add_argument("--no-sheet", action="store_true", help="do not write a contact sheet")
     output.add_argument("--headless", action="store_true",
                         help="live mode: no window (servers, CI, video files); keys are unavailable")
@@ -131,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="live mode: write the annotated video (.mp4 or .avi)")
     output.add_argument("--jsonl", metavar="FILE", type=Path,
                         help="live mode: write one JSON object per processed frame")
-    output.add_argument("--snapshots", metavar="DIR", type=Path, default=DEFAULT_SNAPSHOTS,
+    output.add_argument("--snapshots", metavar="DIR", type=Path, default=None,
                         help=f"live mode: folder for snapshots taken with s (default: {DEFAULT_SNAPSHOTS}/)")
     output.add_argument("-v", "--verbose", action="store_true",
                         help="log details (timings per image, tracebacks) to stderr")
@@ -169,9 +183,6 @@ def configure_logging(verbose: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.still and args.paths:
-        log.error("image paths are for --still; for live mode use --source %s", args.paths[0])
-        return EXIT_FAILURE
     if not args.still and not args.headless:
         from recognizer.live import display_available
         if not display_available():
@@ -182,6 +193,13 @@ def run(args: argparse.Namespace) -> int:
     from recognizer.checkpoint import CheckpointError
     from recognizer.recognize import Recognizer, use_pipeline_threads
 
+    if args.still and not args.no_sheet:
+        from recognizer.sheet import sheet_format
+        try:
+            sheet_format(args.sheet)
+        except ValueError as error:
+            log.error("%s", error)
+            return EXIT_FAILURE
     use_pipeline_threads()
     try:
         recognizer = Recognizer.load(args.model, confidence_threshold=args.conf)
@@ -225,9 +243,36 @@ def run_live_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
             return EXIT_FAILURE
 
 
+# Options that only one mode reads: given in the other mode they would be silently ignored.
+LIVE_ONLY_OPTIONS = ("source", "width", "height", "fps", "loop", "realtime", "max_frames", "headless",
+                     "record", "jsonl", "snapshots")
+STILL_ONLY_OPTIONS = ("json", "show", "sheet", "no_sheet")
+
+
+def options_in_the_wrong_mode(args: argparse.Namespace) -> str | None:
+    """A one-line complaint when the command line mixes the modes, else None."""
+    if not args.still and args.paths:
+        return f"image paths are for --still; for live mode use --source {args.paths[0]}"
+    misplaced, mode = (LIVE_ONLY_OPTIONS, "live mode") if args.still else (STILL_ONLY_OPTIONS, "--still")
+    given = [name for name in misplaced if getattr(args, name) not in (None, False)]
+    if not given:
+        return None
+    options = ", ".join("--" + name.replace("_", "-") for name in given)
+    return f"{options} {'applies' if len(given) == 1 else 'apply'} to {mode} only"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
+    complaint = options_in_the_wrong_mode(args)
+    if complaint:
+        log.error("%s", complaint)
+        return EXIT_FAILURE
+    # Defaults are filled in only now, so that an option given in the wrong mode can be told
+    # from one left at its default.
+    args.source = DEFAULT_SOURCE if args.source is None else args.source
+    args.sheet = DEFAULT_SHEET_PATH if args.sheet is None else args.sheet
+    args.snapshots = DEFAULT_SNAPSHOTS if args.snapshots is None else args.snapshots
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -125,6 +125,12 @@ class FrameSource(ABC):
     def is_live(self) -> bool:
         """True for cameras: frames come in real time and slow consumers skip frames."""
 
+    @property
+    def frames_related(self) -> bool:
+        """True when consecutive frames show one scene (a camera, a video), so digits can be
+        tracked from frame to frame; False for separate images (a folder of photos)."""
+        return True
+
     # Every source sets these two in its constructor.
     _fps: float
     _description: str
@@ -551,7 +557,14 @@ class VideoFileSource(_RecordedSource):
 # -- images: a folder, a glob pattern or one file ----------------------------------------------
 
 class ImageSequenceSource(_RecordedSource):
-    """Image files played as frames in the given order; unreadable files are skipped."""
+    """Image files played as frames in the given order; unreadable files are skipped.
+
+    Each image is its own scene: nothing is tracked from one image to the next.
+    """
+
+    @property
+    def frames_related(self) -> bool:
+        return False
 
     def __init__(self, paths: Sequence[str], description: str, *, loop: bool = False,
                  realtime: bool = False, fps: float | None = None,

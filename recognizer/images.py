@@ -92,8 +92,7 @@ def list_images(paths: Iterable[str]) -> list[str]:
             continue
         members = _image_files_in(given)
         if not members:
-            log.warning("no image files in folder %s", given)
-            expanded.append(given)
+            expanded.append(given)  # reported once, as that entry's error
             continue
         expanded.extend(os.path.join(given, name) for name in members)
     return expanded

@@ -109,10 +109,19 @@ class LiveLoop:
         self.options = options
         self.view = ViewState()
         self.stages = StageLog()
+        # Off for separate images (``FrameSource.frames_related``): each is read on its own,
+        # shown from its first frame, with nothing carried over from the image before.
+        self.tracking = True
 
     # -- one frame ------------------------------------------------------------------------
     def process(self, frame: Frame) -> LiveFrame:
         raw = self.recognizer.recognize(frame.image)
+        for name, value in (("segment", raw.times.segment_ms), ("crops", raw.times.crops_ms),
+                            ("inference", raw.times.inference_ms)):
+            self.stages.add(name, value)
+        if not self.tracking:
+            # Digits are numbered by their place in reading order, as still mode lists them.
+            return LiveFrame(frame, raw, tuple(range(len(raw.digits))), 0.0)
         started = time.perf_counter()
         tracked = self.tracker.update([digit.box for digit in raw.digits], raw.probabilities)
         order, groups = layout([digit.box for digit in tracked])
@@ -127,9 +136,7 @@ class LiveLoop:
         shown = Recognition(digits, numbers, tuple(tuple(group) for group in groups), inputs, probabilities,
                             raw.times)
         track_ms = (time.perf_counter() - started) * 1e3
-        for name, value in (("segment", raw.times.segment_ms), ("crops", raw.times.crops_ms),
-                            ("inference", raw.times.inference_ms), ("track", track_ms)):
-            self.stages.add(name, value)
+        self.stages.add("track", track_ms)
         return LiveFrame(frame, shown, tuple(t.track for t in tracked), track_ms)
 
     def render(self, live: LiveFrame, fps: float) -> np.ndarray:
@@ -199,8 +206,16 @@ class LiveLoop:
     # -- the loop ------------------------------------------------------------------------
     def run(self, source: FrameSource) -> int:
         options = self.options
+        self.tracking = source.frames_related
+        if not self.tracking:
+            log.info("%s: separate images, each read on its own (no tracking)", source.description)
         recorder = VideoRecorder(options.record, source.fps) if options.record else None
-        jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
+        try:
+            jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
+        except OSError:
+            if recorder:
+                recorder.close()
+            raise
         if options.show:
             cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE)
         processed = 0
@@ -242,17 +257,24 @@ class LiveLoop:
             log.warning("interrupted")
             exit_code = EXIT_INTERRUPTED
         finally:
+            # Each output is finished on its own: one that cannot be saved must not cost the other.
+            failures = []
             for writer in (recorder, jsonl):
                 if writer:
-                    writer.close()
+                    try:
+                        writer.close()
+                    except OSError as error:
+                        failures.append(error)
             if options.show:
                 cv2.destroyAllWindows()
         log.info("%d frames processed; median per frame (last %d): %s", processed, STAGE_WINDOW,
                  self.stages.summary() or "-")
-        if recorder:
+        if recorder and recorder.saved:
             log.info("recording saved to %s (%d frames)", recorder.path, recorder.frames)
-        if jsonl:
+        if jsonl and jsonl.saved:
             log.info("frame log saved to %s (%d lines)", jsonl.path, jsonl.lines)
+        if failures:
+            raise failures[0]
         return exit_code
 
     def _frame_speed(self, live: LiveFrame) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 from collections.abc import Sequence
@@ -64,6 +65,24 @@ def save_snapshot(root: str | os.PathLike[str], frame: np.ndarray, annotated: np
     return final
 
 
+def _output_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a file to be written at the end of a run, checked now rather than then."""
+    path = Path(path)
+    if path.is_dir():
+        raise OSError(f"{path} is a folder; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _publish(temporary: Path, path: Path) -> None:
+    """Give a finished output its name; if that fails, say where the data is."""
+    try:
+        os.replace(temporary, path)
+    except OSError as error:
+        raise OSError(f"could not save {path} ({error.strerror or error}); "
+                      f"what was written is in {temporary}") from None
+
+
 def _write_png(path: Path, image: np.ndarray) -> None:
     if not cv2.imwrite(str(path), image):
         raise OSError(f"could not write {path}")
@@ -73,11 +92,11 @@ class JsonlWriter:
     """One JSON object per line, under a temporary name until ``close``."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = _output_file(path)
         self._temporary = self.path.with_name(f".{self.path.name}.partial")
         self._handle: TextIO | None = open(self._temporary, "w", encoding="utf-8")
         self.lines = 0
+        self.saved = False
 
     def write(self, record: dict[str, Any]) -> None:
         assert self._handle is not None, "write after close"
@@ -91,7 +110,8 @@ class JsonlWriter:
         os.fsync(self._handle.fileno())
         self._handle.close()
         self._handle = None
-        os.replace(self._temporary, self.path)
+        _publish(self._temporary, self.path)
+        self.saved = True
 
 
 class VideoRecorder:
@@ -102,13 +122,15 @@ class VideoRecorder:
     """
 
     def __init__(self, path: str | os.PathLike[str], fps: float) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"a video needs a finite frame rate above 0, got {fps}")  # VideoWriter hangs on inf
+        self.path = _output_file(path)
         self.fps = fps
         self._temporary = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self.frames = 0
+        self.saved = False
 
     def write(self, image: np.ndarray) -> None:
         if self._writer is None:
@@ -129,5 +151,6 @@ class VideoRecorder:
             return
         self._writer.release()
         self._writer = None
-        os.replace(self._temporary, self.path)
+        _publish(self._temporary, self.path)
+        self.saved = True
 

@@ -91,14 +91,18 @@ class Recognizer:
 
     @torch.inference_mode()
     def classify(self, batch: np.ndarray) -> np.ndarray:
-        """N x 28 x 28 uint8 MNIST-format images (white on black) -> N x 10 probabilities."""
+        """N x 28 x 28 uint8 MNIST-format images (white on black) -> N x 10 probabilities.
+
+        Other dtypes raise ValueError rather than being cast.
+        """
         batch = np.asarray(batch)
         if batch.ndim != 3 or batch.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
             raise ValueError(f"expected N x {IMAGE_SIDE} x {IMAGE_SIDE} images, got shape {batch.shape}")
+        if batch.dtype != np.uint8:
+            # Casting would wrap 300 to 44 and turn [0, 1] floats into black images.
+            raise ValueError(f"expected uint8 pixels (0-255), got {batch.dtype}")
         if len(batch) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
-        if batch.dtype != np.uint8:
-            batch = batch.astype(np.uint8)
         # One numpy pass straight to contiguous float32 (bit-identical to torch's
         # .float().div_(255), and a few microseconds faster for a frame's batch).
         pixels = torch.from_numpy(np.divide(batch, PIXEL_MAX, dtype=np.float32))
@@ -107,6 +111,11 @@ class Recognizer:
     def recognize(self, image: np.ndarray) -> Recognition:
         """Find, normalise and classify every digit of a BGR or gray image in one forward pass."""
         start = time.perf_counter()
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 image (0-255), got {image.dtype}")
+        if image.size == 0:
+            raise ValueError(f"empty image (shape {image.shape})")
         gray = to_gray(image)
         regions = find_digits(gray)
         order, groups = layout([region.box for region in regions])

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# File formats the sheet can be written in, by file name extension (matplotlib's names).
+SHEET_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg"}
 MAX_COLUMNS = 3                  # images per row of the sheet
 MAX_ENTRIES = 60                 # more would make a figure too tall to look at or render
 THUMBNAIL_SIDE_PX = 640          # images are shrunk to this longer side before plotting
@@ -113,9 +115,10 @@ def render_contact_sheet(entries: Sequence[SheetEntry], text_of: Callable[[Digit
 
 def save_contact_sheet(entries: Sequence[SheetEntry], path: str | os.PathLike[str] | None,
                        text_of: Callable[[Digit], str], title: str = "", show: bool = False) -> None:
-    """Render the sheet, write it atomically as PNG to ``path`` (if given), show it if asked.
+    """Render the sheet, write it atomically to ``path`` (if given), show it if asked.
 
-    Showing needs a display; without one a warning is logged and nothing else happens.
+    The format follows the extension (see ``sheet_format``). Showing needs a display;
+    without one a warning is logged and nothing else happens.
     """
     interactive = show and _display_available()
     if show and not interactive:
@@ -128,11 +131,20 @@ def save_contact_sheet(entries: Sequence[SheetEntry], path: str | os.PathLike[st
     figure = render_contact_sheet(entries, text_of, title, pyplot.figure() if pyplot else None)
     if path is not None:
         with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=DPI)
+            figure.savefig(tmp, format=sheet_format(path), dpi=DPI)
         log.info("contact sheet written to %s", path)
     if pyplot is not None:
         pyplot.show()
         pyplot.close(figure)
+
+
+def sheet_format(path: str | os.PathLike[str]) -> str:
+    """The file format for a sheet written to ``path``; ValueError for an unknown extension."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in SHEET_FORMATS:
+        raise ValueError(f"a contact sheet is written as {', '.join(SHEET_FORMATS)}; "
+                         f"cannot tell the format of {os.fspath(path)!r}")
+    return SHEET_FORMATS[suffix]
 
 
 def _display_available() -> bool:

@@ -123,11 +123,72 @@ def test_loop_replays_a_video(clip_video, tmp_path):
     assert [r["frame"] for r in read_jsonl(jsonl)] == list(range(CLIP_FRAMES + 10))
 
 
-def test_image_folder_is_played_as_frames(tmp_path):
+def test_image_folder_is_played_as_frames_each_read_on_its_own(tmp_path):
+    # Separate photos are not a video: every image shows its digits from its own frame on,
+    # exactly as still mode reads it, with nothing carried over from the image before.
     result = run_cli("--source", str(PROJECT_ROOT / "digits"), "--headless", "--jsonl", str(tmp_path / "f.jsonl"))
     assert result.returncode == 0, result.stderr
     records = read_jsonl(tmp_path / "f.jsonl")
-    assert len(records) == len(list((PROJECT_ROOT / "digits").glob("*.png")))
+    still = run_cli("--still", "--json", "--no-sheet", str(PROJECT_ROOT / "digits"))
+    images = json.loads(still.stdout)["images"]
+    assert len(records) == len(images) == len(list((PROJECT_ROOT / "digits").glob("*.png")))
+    assert [r["numbers"] for r in records] == [image["numbers"] for image in images]
+    assert [[d["box"] for d in r["digits"]] for r in records] == [[d["box"] for d in image["digits"]]
+                                                                  for image in images]
+
+
+def test_one_image_as_a_live_source_shows_its_digits_at_once(tmp_path):
+    result = run_cli("--source", str(PROJECT_ROOT / "digits" / "digit17.png"), "--headless",
+                     "--jsonl", str(tmp_path / "f.jsonl"))
+    assert result.returncode == 0, result.stderr
+    assert [r["numbers"] for r in read_jsonl(tmp_path / "f.jsonl")] == [["31", "415"]]
+
+
+@pytest.mark.parametrize("args", [["--fps", "inf"], ["--fps", "0"], ["--fps", "nan"], ["--fps", "-3"]],
+                         ids=["inf", "zero", "nan", "negative"])
+def test_a_frame_rate_must_be_finite_and_positive(clip_video, tmp_path, args):
+    result = run_cli("--source", str(clip_video), "--headless", "--record", str(tmp_path / "r.avi"), *args,
+                     timeout=30)
+    assert result.returncode == 2 and "--fps" in result.stderr
+    assert_no_traceback(result)
+    assert not (tmp_path / "r.avi").exists()
+
+
+@pytest.mark.parametrize("args, named", [(["--still", "--record", "x.avi"], "--record"),
+                                         (["--still", "--source", "3", "--loop"], "--source, --loop"),
+                                         (["--headless", "--json"], "--json"),
+                                         (["--headless", "--sheet", "s.png", "--show"], "--show, --sheet")])
+def test_an_option_of_the_other_mode_is_an_error_not_ignored(args, named):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], result.stderr
+
+
+def test_an_output_that_is_a_folder_is_refused_before_any_frame(clip_video, tmp_path):
+    folder = tmp_path / "taken.avi"
+    folder.mkdir()
+    jsonl = tmp_path / "frames.jsonl"
+    result = run_cli("--source", str(clip_video), "--headless", "--record", str(folder), "--jsonl", str(jsonl))
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert "taken.avi" in result.stderr and "frame 0" not in result.stderr
+    assert list(tmp_path.iterdir()) == [folder] and not list(folder.iterdir())
+
+
+def test_one_output_failing_to_save_does_not_lose_the_other(clip_video, tmp_path, monkeypatch):
+    from recognizer import outputs
+
+    def broken_close(self):
+        raise OSError(f"could not save {self.path} (disk full)")
+
+    monkeypatch.setattr(outputs.VideoRecorder, "close", broken_close)
+    jsonl = tmp_path / "frames.jsonl"
+    options = LiveOptions(show=False, record=tmp_path / "video.avi", jsonl=jsonl, max_frames=4)
+    with open_source(str(clip_video)) as source, pytest.raises(OSError, match="disk full"):
+        LiveLoop(Recognizer.load(), DigitTracker(), options).run(source)
+    assert [r["frame"] for r in read_jsonl(jsonl)] == [0, 1, 2, 3]
 
 
 def test_missing_camera_is_one_line_and_exit_2():

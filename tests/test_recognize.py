@@ -100,3 +100,18 @@ def test_int8_keeps_the_shipped_models_mnist_accuracy(shipped, mnist_test):
     quantized_pp = 100 * float((quantized == labels).float().mean())
     assert quantized_pp >= exact_pp - MAX_INT8_ACCURACY_LOSS_PP
     assert float((quantized != exact).float().mean()) <= MAX_INT8_LABEL_CHANGES
+
+
+@pytest.mark.parametrize("image", [np.full((40, 40), 0.5), np.full((40, 40, 3), 300, np.uint16),
+                                   np.zeros((40, 40), bool), np.zeros((0, 0), np.uint8)],
+                         ids=["float", "uint16", "bool", "empty"])
+def test_recognize_rejects_what_is_not_an_8_bit_image(image):
+    recognizer = Recognizer(random_mlp((16,)))
+    with pytest.raises(ValueError, match="uint8|empty"):
+        recognizer.recognize(image)
+
+
+def test_classify_rejects_pixels_it_would_have_to_cast():
+    recognizer = Recognizer(random_mlp((16,)))
+    with pytest.raises(ValueError, match="uint8"):
+        recognizer.classify(np.full((2, IMAGE_SIDE, IMAGE_SIDE), 0.9, np.float32))

@@ -240,6 +240,18 @@ def test_help_and_bad_arguments() -> None:
     assert_clean_stderr(bad_conf)
 
 
+def test_the_contact_sheet_format_follows_its_extension(tmp_path: Path, random_model: Path) -> None:
+    sheet = tmp_path / "sheet.jpg"
+    completed = run_cli("--still", "--model", str(random_model), "--sheet", str(sheet),
+                        str(PROJECT_ROOT / "digits" / "digit1.png"))
+    assert completed.returncode == 0, completed.stderr
+    assert sheet.read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG data under a .jpg name
+    unknown = run_cli("--still", "--model", str(random_model), "--sheet", str(tmp_path / "sheet.xyz"),
+                      str(PROJECT_ROOT / "digits" / "digit1.png"))
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
+    assert "sheet.xyz" in unknown.stderr and not (tmp_path / "sheet.xyz").exists()
+
+
 def test_cli_default_confidence_matches_the_recognizer() -> None:
     import live_digits  # the CLI keeps its own copy so that --help need not import torch
     assert live_digits.DEFAULT_CONFIDENCE == DEFAULT_CONFIDENCE_THRESHOLD
