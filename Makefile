@@ -27,7 +27,7 @@ train: $(STAMP)  ## reproduce the shipped model (models/mlp.pt)
 	$(PY) train.py
 
 train-quick: $(STAMP)  ## 3-epoch recipe into runs/quick.pt
-	$(PY) train.py --quick --out runs/quick.pt
+	$(PY) train.py --quick
 
 eval: $(STAMP)  ## real-paper evaluation table
 	$(PY) -m recognizer.evaluate

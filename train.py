@@ -1,7 +1,7 @@
 """Train the live-digits MLP on MNIST and write the shipped checkpoint.
 
     python train.py                 # the shipped recipe (writes models/mlp.pt)
-    python train.py --quick         # quick recipe: same as --epochs 3
+    python train.py --quick         # quick recipe: 3 epochs, writes runs/quick.pt
     python train.py --subset 2000 --epochs 1 --hidden 64 --out /tmp/tiny.pt   # smoke test
 
 The model is fully connected, so it learns tolerance to shifts, slant and stroke width
@@ -20,6 +20,7 @@ import copy
 import datetime
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -45,12 +46,16 @@ from recognizer.model import NUM_CLASSES, DigitMLP
 from recognizer.rendered import RenderRecipe, rendered_digits
 
 log = logging.getLogger("train")
+DEFAULT_EPOCHS = 60
 QUICK_EPOCHS = 3
+# --quick must not overwrite the shipped model: it writes beside the other experiments.
+QUICK_MODEL_PATH = DEFAULT_MODEL_PATH.parent.parent / "runs" / "quick.pt"
 TEST_RENDER_SEED = 12345  # the test digits' rendering, for the report only
 RECIPES = """recipes (measured on 2 shared CPU cores, seed 1):
   python train.py            shipped model: 60 epochs, 99.42% on the MNIST test set,
                              99.62% validation, 14.7 min wall clock
-  python train.py --quick    3 epochs, 98.55% test, 44 s (add --out to keep models/mlp.pt)
+  python train.py --quick    3 epochs, 98.55% test, 44 s; writes runs/quick.pt (and
+                             runs/quick_*.png), the shipped models/mlp.pt stays
   python train.py --rendered 0.4 --out runs/mix.pt
                              also train on normaliser-rendered digits: 99.44% test, 98.90% on
                              rendered test digits (shipped: 98.57%), not better on scenes
@@ -58,47 +63,120 @@ A run is deterministic for a given --seed, device and library versions."""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults, and keep the line breaks of the recipes below the options."""
+    """Show defaults, and keep the line breaks of the recipes below the options.
+
+    A default of None means "decided after parsing" (the help text says how), so no
+    "(default: None)" is appended.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+# ---------------------------------------------------------------------------- argument types
+# Each raises ArgumentTypeError, which argparse turns into its one-line usage error (exit 2).
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1)."""
+    value = _finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
+def probability(text: str) -> float:
+    """A number in [0, 1]."""
+    value = _finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=RECIPES,
                                      formatter_class=HelpFormatter)
-    parser.add_argument("--epochs", type=int, default=60, help="maximum number of epochs")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help=f"maximum number of epochs (default: {DEFAULT_EPOCHS}; "
+                             f"{QUICK_EPOCHS} with --quick, which cannot be combined with --epochs)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"quick recipe: same as --epochs {QUICK_EPOCHS}")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[1024, 1024],
+                        help=f"quick recipe: {QUICK_EPOCHS} epochs, written to runs/quick.pt "
+                             "unless --out is given")
+    parser.add_argument("--hidden", type=positive_int, nargs="+", default=[1024, 1024],
                         help="widths of the hidden layers")
-    parser.add_argument("--dropout", type=float, default=0.2, help="dropout after each hidden layer")
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW, one-cycle)")
-    parser.add_argument("--weight-decay", type=float, default=0.02, help="AdamW weight decay")
-    parser.add_argument("--label-smoothing", type=float, default=0.05, help="cross-entropy label smoothing")
-    parser.add_argument("--ema", type=float, default=0.999,
-                        help="decay of the weight average used for evaluation (0 = off)")
-    parser.add_argument("--batch-size", type=int, default=256, help="training batch size")
-    parser.add_argument("--val-size", type=int, default=5000,
+    parser.add_argument("--dropout", type=fraction, default=0.2,
+                        help="dropout after each hidden layer, in [0, 1)")
+    parser.add_argument("--lr", type=positive_float, default=3e-3,
+                        help="peak learning rate (AdamW, one-cycle), > 0")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=0.02,
+                        help="AdamW weight decay, >= 0")
+    parser.add_argument("--label-smoothing", type=fraction, default=0.05,
+                        help="cross-entropy label smoothing, in [0, 1)")
+    parser.add_argument("--ema", type=fraction, default=0.999,
+                        help="decay of the weight average used for evaluation, in [0, 1) (0 = off)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="training batch size")
+    parser.add_argument("--val-size", type=positive_int, default=5000,
                         help="training digits held out for model selection and early stopping")
-    parser.add_argument("--patience", type=int, default=15,
+    parser.add_argument("--patience", type=positive_int, default=15,
                         help="stop after this many epochs without a better validation accuracy")
-    parser.add_argument("--rendered", type=float, default=0.0, metavar="P",
-                        help="chance that a training sample is the digit's normaliser-rendered copy "
-                             "(recognizer/rendered.py) rather than the raw MNIST digit; 0 = raw only. "
+    parser.add_argument("--rendered", type=probability, default=0.0, metavar="P",
+                        help="chance in [0, 1] that a training sample is the digit's normaliser-rendered "
+                             "copy (recognizer/rendered.py) rather than the raw MNIST digit; 0 = raw only, "
+                             "1 = rendered only. "
                              "With P > 0, model selection uses the mean of raw and rendered validation "
                              "accuracy (0.4 was tried: see README, Training)")
     parser.add_argument("--no-augment", action="store_true",
                         help="train on the plain digits (see recognizer/augment.py)")
-    parser.add_argument("--subset", type=int, default=None, metavar="N",
-                        help="train on only N digits of the training split (for tests)")
+    parser.add_argument("--subset", type=positive_int, default=None, metavar="N",
+                        help="train on only N digits of the training split (for tests; default: all)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (the run is deterministic)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH,
-                        help="checkpoint path (metadata also goes to the same name with .json)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="checkpoint path; metadata also goes to the same name with .json "
+                             "(default: models/mlp.pt, the shipped model; runs/quick.pt with --quick; "
+                             "both in the project folder)")
     parser.add_argument("--plots", type=Path, default=Path("runs"), metavar="DIR",
                         help="folder for the training-curve and confusion-matrix PNGs")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_ROOT, help="MNIST root folder")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.epochs = QUICK_EPOCHS
+    if args.quick and args.epochs is not None:
+        parser.error(f"--quick already sets the epochs ({QUICK_EPOCHS}): give --quick or --epochs, not both")
+    if args.epochs is None:
+        args.epochs = QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS
+    if args.out is None:
+        args.out = QUICK_MODEL_PATH if args.quick else DEFAULT_MODEL_PATH
     return args
 
 

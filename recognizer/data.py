@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from recognizer.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,19 +40,38 @@ def _mirror_dirs() -> list[Path]:
     return dirs + [DEFAULT_MIRROR]
 
 
+def _needs_copy(local: Path, original: Path) -> bool:
+    """True if ``local`` is missing, or differs in size from the mirror's ``original``.
+
+    Comparing sizes is cheap and catches the truncated file an interrupted copy or download
+    leaves behind (torchvision would then fail its md5 check and try the network).
+    """
+    if not local.is_file():
+        return True
+    return original.is_file() and local.stat().st_size != original.stat().st_size
+
+
 def ensure_local_raw_files(root: Path) -> None:
-    """Copy the original .gz files from a mirror into ``root/MNIST/raw`` if they are missing."""
+    """Copy the original .gz files from a mirror into ``root/MNIST/raw`` if missing or truncated.
+
+    The first mirror that holds any of the files is the reference; a file is copied when it
+    is missing or its size differs from the mirror's. Each copy is atomic (temporary file
+    beside the target, then rename), so an interrupted copy never leaves a partial .gz under
+    the final name.
+    """
     raw = root / "MNIST" / "raw"
-    missing = [name for name in MNIST_FILES if not (raw / name).exists()]
-    if not missing:
-        return
     for mirror in _mirror_dirs():
-        if all((mirror / name).is_file() for name in missing):
-            raw.mkdir(parents=True, exist_ok=True)
-            for name in missing:
+        if not any((mirror / name).is_file() for name in MNIST_FILES):
+            continue  # nothing to copy from or compare with: try the next mirror
+        stale = [name for name in MNIST_FILES if _needs_copy(raw / name, mirror / name)]
+        if not stale:
+            return
+        if all((mirror / name).is_file() for name in stale):
+            for name in stale:
                 # Copy rather than link: the mirror is read-only and may be unmounted later.
-                shutil.copyfile(mirror / name, raw / name)
-            log.info("copied MNIST files from %s to %s", mirror, raw)
+                with atomic_path(raw / name) as tmp:
+                    shutil.copyfile(mirror / name, tmp)
+            log.info("copied %s from %s to %s", ", ".join(stale), mirror, raw)
             return
 
 

@@ -152,6 +152,61 @@ def test_help_lists_the_flags(capsys):
     assert train.parse_args(["--quick"]).epochs == train.QUICK_EPOCHS
 
 
+@pytest.mark.parametrize("bad", [
+    ["--epochs", "0"], ["--epochs", "-3"], ["--batch-size", "0"], ["--val-size", "0"],
+    ["--patience", "0"], ["--subset", "0"], ["--subset", "-5"], ["--hidden", "64", "0"],
+    ["--dropout", "1"], ["--dropout", "-0.1"], ["--label-smoothing", "1"], ["--label-smoothing", "-0.5"],
+    ["--ema", "1"], ["--ema", "1.5"], ["--ema", "-0.1"], ["--rendered", "1.01"], ["--rendered", "-0.1"],
+    ["--rendered", "nan"], ["--lr", "0"], ["--lr", "-0.001"], ["--lr", "inf"], ["--weight-decay", "-0.01"],
+    ["--quick", "--epochs", "5"], ["--epochs", "5", "--quick"],
+])
+def test_bad_arguments_are_a_one_line_usage_error_with_exit_code_2(bad, capsys, monkeypatch):
+    def must_not_train(args):  # if a bad value got through, never start a real run (it would
+        raise AssertionError(f"accepted {bad}")  # write models/mlp.pt)
+
+    monkeypatch.setattr(train, "run", must_not_train)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(bad)  # through main: nothing is loaded or trained before the check
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and "Traceback" not in err
+    error_lines = [line for line in err.splitlines() if ": error: " in line]
+    flag = "--epochs" if "--quick" in bad else bad[0]  # the error names the offending option
+    assert len(error_lines) == 1 and flag in error_lines[0], err
+
+
+@pytest.mark.parametrize("edge", [
+    ["--rendered", "0"], ["--rendered", "1"], ["--dropout", "0"], ["--label-smoothing", "0"],
+    ["--ema", "0"], ["--weight-decay", "0"], ["--epochs", "1"], ["--subset", "1"], ["--patience", "1"],
+])
+def test_edge_values_that_make_sense_are_accepted(edge):
+    value = getattr(train.parse_args(edge), edge[0][2:].replace("-", "_"))
+    assert value == float(edge[1])
+
+
+def test_quick_writes_runs_quick_and_keeps_the_shipped_model():
+    from recognizer.checkpoint import DEFAULT_MODEL_PATH
+    quick = train.parse_args(["--quick"])
+    assert quick.out == PROJECT_ROOT / "runs" / "quick.pt" and quick.out != DEFAULT_MODEL_PATH
+    assert quick.plots == Path("runs")  # plots: same folder as before, named after the checkpoint
+    assert quick.epochs == train.QUICK_EPOCHS
+    assert train.parse_args(["--quick", "--out", "elsewhere.pt"]).out == Path("elsewhere.pt")
+    full = train.parse_args([])
+    assert full.out == DEFAULT_MODEL_PATH == PROJECT_ROOT / "models" / "mlp.pt"
+    assert full.epochs == 60 and full.plots == Path("runs")
+    assert train.parse_args(["--epochs", "7"]).out == DEFAULT_MODEL_PATH
+
+
+def test_help_documents_the_quick_output_and_the_ranges(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "runs/quick.pt" in text and "add --out to keep" not in text
+    assert "(default: None)" not in text
+    for snippet in ("in [0, 1)", "in [0, 1]", "cannot be combined with --epochs"):
+        assert snippet in text
+
+
 # ---------------------------------------------------------------------------- augmentation
 @pytest.fixture(scope="module")
 def digits() -> torch.Tensor:
