@@ -54,7 +54,7 @@ TEST_RENDER_SEED = 12345  # the test digits' rendering, for the report only
 RECIPES = """recipes (measured on 2 shared CPU cores, seed 1):
   python train.py            shipped model: 60 epochs, 99.42% on the MNIST test set,
                              99.62% validation, 14.7 min wall clock
-  python train.py --quick    3 epochs, 98.55% test, 44 s; writes runs/quick.pt (and
+  python train.py --quick    3 epochs, 98.55% test, 51 s; writes runs/quick.pt (and
                              runs/quick_*.png), the shipped models/mlp.pt stays
   python train.py --rendered 0.4 --out runs/mix.pt
                              also train on normaliser-rendered digits: 99.44% test, 98.90% on
