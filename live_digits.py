@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from recognizer.arguments import positive_float, positive_int, probability
 
 if TYPE_CHECKING:
     from recognizer.recognize import Recognizer
@@ -67,39 +68,6 @@ exit status:
   130  interrupted (Ctrl-C); recordings and logs written so far are kept"""
 
 
-def positive_int(text: str) -> int:
-    """argparse type for a whole number above zero."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
-def positive_rate(text: str) -> float:
-    """argparse type for a frame rate: a finite number above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
-    return value
-
-
-def probability(text: str) -> float:
-    """argparse type for a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="live_digits.py", description=DESCRIPTION, epilog=EPILOG,
@@ -116,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f"pattern (default: {DEFAULT_SOURCE})")
     source.add_argument("--width", type=positive_int, metavar="PX", help="camera: requested frame width")
     source.add_argument("--height", type=positive_int, metavar="PX", help="camera: requested frame height")
-    source.add_argument("--fps", type=positive_rate, metavar="N",
+    source.add_argument("--fps", type=positive_float, metavar="N",
                         help="camera: requested frame rate; video and images: playback rate")
     source.add_argument("--loop", action="store_true", help="replay a video file or image folder at its end")
     source.add_argument("--realtime", action="store_true",

@@ -64,6 +64,7 @@ import numpy as np
 import torch
 
 from recognizer import scenes
+from recognizer.arguments import non_negative_float, positive_float
 from recognizer.atomic import atomic_path, atomic_write_text
 from recognizer.model import IMAGE_SIDE
 from recognizer.scenes import Box, DigitPool, Scene
@@ -906,9 +907,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tracemalloc", action="store_true",
                         help="also trace allocations during the stability run and list the sites that grew "
                              "(slows that run down)")
-    parser.add_argument("--camera-fps", nargs="+", type=float, default=list(DEFAULT_CAMERA_FPS), metavar="FPS",
+    parser.add_argument("--camera-fps", nargs="+", type=positive_float, default=list(DEFAULT_CAMERA_FPS), metavar="FPS",
                         help="frame rates of the simulated live camera (default: 30 60)")
-    parser.add_argument("--camera-seconds", type=float, default=None, metavar="S",
+    parser.add_argument("--camera-seconds", type=non_negative_float, default=None, metavar="S",
                         help=f"seconds per camera run, per frame rate and size; 0 skips the camera runs "
                              f"(default {DEFAULT_CAMERA_SECONDS:g}, --quick {QUICK_CAMERA_SECONDS:g})")
     parser.add_argument("--camera-digits", type=int, default=DEFAULT_CAMERA_DIGITS, metavar="N",
@@ -936,14 +937,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             setattr(args, name, short if quick else full)
     if args.frames_per_setting < 1 or args.repeats < 1:
         parser.error("--frames-per-setting and --repeats must be at least 1")
-    if args.warmup < 0 or args.frames < 0 or args.camera_seconds < 0:
-        parser.error("--warmup, --frames and --camera-seconds cannot be negative")
+    if args.warmup < 0 or args.frames < 0:
+        parser.error("--warmup and --frames cannot be negative")
     if min(args.digits) < 1 or args.stability_digits < 1 or args.camera_digits < 1:
         parser.error("digit counts must be at least 1")
     if args.opencv_threads is not None and args.opencv_threads < 0:
         parser.error("--opencv-threads cannot be negative")
-    if min(args.camera_fps) <= 0:
-        parser.error("--camera-fps must be positive")
     return args
 
 

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from recognizer import scenes
+from recognizer.arguments import positive_int
 from recognizer.atomic import atomic_path, atomic_write_text
 from recognizer.model import IMAGE_SIDE
 from recognizer.scenes import Box, DigitPool, Scene
@@ -495,7 +496,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None, metavar="PATH",
                         help="checkpoint to evaluate (default: the shipped models/mlp.pt)")
-    parser.add_argument("--per-category", type=int, default=DEFAULT_PER_CATEGORY, metavar="N",
+    parser.add_argument("--per-category", type=positive_int, default=DEFAULT_PER_CATEGORY, metavar="N",
                         help=f"images generated per category (default: {DEFAULT_PER_CATEGORY})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S",
                         help=f"seed of the evaluation set (default: {DEFAULT_SEED})")
@@ -515,10 +516,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--live", action="store_true",
                         help="also score live mode (tracking, smoothed labels) on shaking-camera clips")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = parser.parse_args(argv)
-    if args.per_category < 1:
-        parser.error("--per-category must be at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
