@@ -209,13 +209,9 @@ class LiveLoop:
         self.tracking = source.frames_related
         if not self.tracking:
             log.info("%s: separate images, each read on its own (no tracking)", source.description)
+        # Both check their paths now; the recorder opens its file only with the first frame.
         recorder = VideoRecorder(options.record, source.fps) if options.record else None
-        try:
-            jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
-        except OSError:
-            if recorder:
-                recorder.close()
-            raise
+        jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
         if options.show:
             cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE)
         processed = 0
