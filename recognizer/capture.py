@@ -323,6 +323,8 @@ class LiveSource(FrameSource):
 
     def _publish(self, image: np.ndarray, captured_at: float) -> None:
         with self._condition:
+            if self._ended:
+                return  # a stuck driver came back after the source gave up on it: ended stays ended
             self._latest = Frame(image, self._frames_captured, captured_at, captured_at)
             self._frames_captured += 1
             self._condition.notify_all()

@@ -136,7 +136,8 @@ def shrink_keeping_ink(gray: np.ndarray, factor: int) -> np.ndarray:
     small = np.ascontiguousarray(darkest[:rows * factor:factor, :columns * factor:factor])
     # The outermost row and column of blocks take only the frame's outermost pixels, so that
     # ink reaches the copy's edge exactly when it reaches the frame's edge (a digit one pixel
-    # inside stays a digit, not something cut by the edge).
+    # inside stays a digit, not something cut by the edge). Rows and columns beyond the last
+    # whole block are left out: find_digits pads a frame of odd size first.
     for small_edge, frame_edge in ((small[0], gray[0, :columns * factor]),
                                    (small[-1], gray[rows * factor - 1, :columns * factor]),
                                    (small[:, 0], gray[:rows * factor, 0]),
@@ -504,6 +505,19 @@ def _pieces_mask(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _padded_to_whole_blocks(gray: np.ndarray, factor: int) -> np.ndarray:
+    """``gray`` with its last row and column repeated until both sides divide by ``factor``.
+
+    Every pixel then lies in a block of the shrunken copy, so a frame of odd size has its
+    true last row and column as its edge (nothing beyond them can be ink).
+    """
+    height, width = gray.shape
+    bottom, right = -height % factor, -width % factor
+    if bottom == 0 and right == 0:
+        return gray
+    return cv2.copyMakeBorder(gray, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+
+
 def _enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     """Each pixel repeated into a factor x factor block: the inverse of the shrink's blocks."""
     if factor == 1:
@@ -519,6 +533,8 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     """
     if light_ink:
         gray = cv2.bitwise_not(gray)  # once: the full-resolution refinement reads this frame too
+    frame_shape = gray.shape
+    gray = _padded_to_whole_blocks(gray, detection_factor(frame_shape))
     detection = detect(gray)
     factor, stats, labels = detection.factor, detection.stats, detection.labels
     x, y, w, h, area = (stats[:, k] for k in range(5))
@@ -532,7 +548,7 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     # dark object, whose edges the flattening turns into ink-like rings.
     paper = detection.paper
     paper_level = _percentile_of(paper, PAPER_LEVEL_PERCENTILE)
-    paper_scale = paper.shape[1] / small_w
+    paper_scale_x, paper_scale_y = paper.shape[1] / small_w, paper.shape[0] / small_h  # rounded sizes differ
     piece_boxes = stats[pieces, :4].tolist()  # plain ints: a digit has a few pieces, numpy would cost more
     regions = []
     for group in _merge_pieces(stats[pieces, :4], factor):
@@ -547,7 +563,7 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         if (y1 - y0 + 1) * factor < MIN_DIGIT_HEIGHT_PX:
             continue  # too short even allowing for the shrink's rounding
         box = (x0, y0, x1 - x0, y1 - y0)
-        if paper[int((y0 + y1) / 2 * paper_scale), int((x0 + x1) / 2 * paper_scale)] < NOT_PAPER_FRACTION * paper_level:
+        if paper[int((y0 + y1) / 2 * paper_scale_y), int((x0 + x1) / 2 * paper_scale_x)] < NOT_PAPER_FRACTION * paper_level:
             continue
         ids = pieces[group]
         # The digit's pieces, once, on its box plus margin: the checks read the box, the
@@ -563,6 +579,6 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         if refined is None:
             continue
         full_box, mask = refined
-        if _is_digit_like(full_box, int(np.count_nonzero(mask)), gray.shape):
+        if _is_digit_like(full_box, int(np.count_nonzero(mask)), frame_shape):
             regions.append(DigitRegion(full_box, mask))
     return regions

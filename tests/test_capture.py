@@ -456,3 +456,20 @@ def test_camera_without_a_first_frame_is_a_source_error() -> None:
     assert time.monotonic() - started < SHORT_RETRY_S + 0.5
     assert not any(thread.name.startswith("capture: dead camera") for thread in threading.enumerate())
 
+
+
+def test_a_camera_that_ended_stays_ended_when_its_driver_comes_back() -> None:
+    stalled = threading.Event()
+
+    def frames(number: int) -> np.ndarray:
+        if number == 3:
+            stalled.set()
+            time.sleep(3 * SHORT_RETRY_S)   # stuck longer than the retry window, then recovers
+        return numbered_frame(number)
+
+    with SimulatedCamera(frames, fps=60, retry_seconds=SHORT_RETRY_S) as camera:
+        while camera.read() is not None:
+            pass
+        assert stalled.is_set()
+        time.sleep(3 * SHORT_RETRY_S)        # the driver has returned a frame by now
+        assert camera.read() is None

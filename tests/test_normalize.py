@@ -129,8 +129,12 @@ def test_blank_crop_gives_black_image():
 
 def test_to_gray_accepts_gray_bgr_and_bgra():
     bgr = np.zeros((5, 6, 3), np.uint8)
-    assert to_gray(bgr).shape == (5, 6)
-    assert to_gray(np.zeros((5, 6, 4), np.uint8)).shape == (5, 6)
+    bgr[..., 0], bgr[..., 1], bgr[..., 2] = 200, 100, 30        # distinct channels: order matters
+    expected = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    assert np.array_equal(to_gray(bgr), expected)
+    bgra = np.dstack([bgr, np.zeros((5, 6), np.uint8)])          # alpha must not leak in
+    assert np.array_equal(to_gray(bgra), expected)
+    assert np.array_equal(to_gray(expected[..., None]), expected)
     assert to_gray(np.zeros((5, 6), np.uint8)).shape == (5, 6)
     with pytest.raises(ValueError):
         to_gray(np.zeros((5, 6, 2), np.uint8))

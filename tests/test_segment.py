@@ -103,16 +103,6 @@ def test_thumb_and_desk_at_the_edge_are_rejected():
     assert 280 < x < 360 and h > 40
 
 
-@pytest.mark.parametrize("top, found", [(0, False), (1, True), (2, True)])
-def test_a_digit_one_pixel_inside_the_frame_is_kept_and_one_cut_by_it_is_not(top, found):
-    # Digits are searched on a half-size copy of a 640x480 frame, which must not move the
-    # frame's edge: only ink on the outermost row counts as cut by it.
-    page = blank_page()
-    cv2.rectangle(page, (300, top), (303, top + 60), (30, 30, 30), -1)  # a "1", 4 px wide
-    boxes = boxes_of(page)
-    assert (boxes == [(300, top, 4, 61)]) if found else (boxes == [])
-
-
 def test_noise_specks_in_a_shadow_do_not_chain_digits_together(pool):
     # Frame 18 of the live evaluation's sixth clip: sensor noise in a shadow on grid paper,
     # between a 5 and the 8 below it. Shrunk by block minimum, noise grows into specks that
@@ -121,6 +111,42 @@ def test_noise_specks_in_a_shadow_do_not_chain_digits_together(pool):
     truth = [box for box in clip.boxes[18] if box is not None]
     hits, false = matches(truth, boxes_of(clip.frames[18]))
     assert (hits, false) == (len(truth), 0)
+
+
+@pytest.mark.parametrize("height, width", [(480, 640), (481, 641)], ids=["even", "odd"])
+@pytest.mark.parametrize("edge", ["top", "bottom", "left", "right"])
+@pytest.mark.parametrize("gap, found", [(0, False), (1, True)], ids=["cut", "one-pixel-inside"])
+def test_every_frame_edge_cuts_exactly_the_ink_that_reaches_it(height, width, edge, gap, found):
+    # The half-size search must not move any edge of the frame, even sizes or odd: only ink
+    # on the outermost row or column counts as cut by it.
+    page = blank_page(height, width)
+    tall, wide = 61, 4                                     # a "1"
+    y = {"top": gap, "bottom": height - gap - tall}.get(edge, 200)
+    x = {"left": gap, "right": width - gap - wide}.get(edge, 300)
+    cv2.rectangle(page, (x, y), (x + wide - 1, y + tall - 1), (30, 30, 30), -1)
+    assert boxes_of(page) == ([(x, y, wide, tall)] if found else [])
+
+
+def test_a_tall_narrow_image_is_searched_without_error():
+    # Its shrunken paper estimate is rounded differently along x and y.
+    image = np.full((3000, 30), 220, np.uint8)
+    cv2.rectangle(image, (13, 2900), (16, 2940), 30, -1)
+    assert boxes_of(image) == [(13, 2900, 4, 41)]
+
+
+def test_a_solid_ink_blot_is_not_a_digit():
+    page = blank_page()
+    cv2.rectangle(page, (300, 200), (329, 229), (30, 30, 30), -1)   # 30 x 30, no stroke in it
+    assert boxes_of(page) == []
+
+
+def test_a_remnant_of_a_printed_line_is_not_a_digit():
+    from recognizer.segment import _lies_on_lines
+    lines = np.zeros((100, 100), np.uint8)
+    lines[50:52, :] = 255                                   # a ruled line, 2 px thick
+    dash = np.full((3, 20), 255, np.uint8)                  # a thin dash left on it
+    assert _lies_on_lines(lines, (40, 49, 20, 3), dash, 1)
+    assert not _lies_on_lines(lines, (40, 20, 20, 3), dash, 1)   # the same dash away from lines
 
 
 def test_large_dark_blob_is_rejected():
