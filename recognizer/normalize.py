@@ -31,6 +31,7 @@ MAX_STROKE_CHANGE = 4.0             # px at 28 scale: never grow or shrink by mo
 # (of 255) is paper texture, not ink.
 PAPER_FILTER_FRACTION = 0.3
 MIN_INK_CONTRAST = 24
+MIN_FILTER_SIDE = 3                 # the smallest odd window the paper filter is given
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -57,7 +58,7 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if np.median(border) < gray.mean():
         gray = 255 - gray  # light ink on a dark background
-    side = max(3, int(min(gray.shape) * PAPER_FILTER_FRACTION) | 1)
+    side = max(MIN_FILTER_SIDE, int(min(gray.shape) * PAPER_FILTER_FRACTION) | 1)
     paper = cv2.dilate(gray, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
     darkness = 255 - cv2.divide(gray, np.maximum(paper, 1), scale=255)
     if int(darkness.max()) < MIN_INK_CONTRAST:

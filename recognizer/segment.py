@@ -33,6 +33,8 @@ DIGIT_MASK_SLACK_PX = 1        # full-resolution ink this close to a digit's det
 PAPER_ESTIMATE_SIDE = 160      # the paper estimate is computed on a frame shrunk to this longer side
 PAPER_MAX_FILTER_FRACTION = 0.12  # closing window as a share of the frame's side: wider than a stroke
 PAPER_MIN_FILTER_PX = 41       # ...and at least this many pixels of the original image (a scan is mostly digit)
+MIN_FILTER_SIDE = 3            # the smallest odd window a filter is given
+PAPER_BLUR_SIDE = 3            # the closing's blockiness is blurred away over this window
 INK_DARKNESS_LEVEL = 48        # ink is at least this much darker than its local paper (of 255)
 PAPER_LEVEL_PERCENTILE = 90    # the paper's brightness: this percentile of the paper estimate
 NOT_PAPER_FRACTION = 0.35      # surfaces darker than this share of the paper are not paper
@@ -44,6 +46,7 @@ LINE_MAX_RUN_PX = 64           # runs longer than this are not required (a 5 deg
 BRIDGE_RADIUS_PX = 3           # a closing this wide spans a removed line and its fringe
 MAX_LINE_SHARE = 0.7           # a candidate lying mostly on printed lines is a line remnant
 LINE_CROSSING_PAD_PX = 2       # the line mask has holes where lines cross; this closes them
+LINE_FRINGE_PX = 1             # the blurred edge of a printed line, on each side (on the copy searched)
 RULED_LINE_SPAN = 0.4          # a page counts as ruled when RULED_PAGE_MIN_LINES parallel lines
 RULED_PAGE_MIN_LINES = 3       # each span at least this share of the frame,
 LINE_EXTENT_SHRINK = 4         # line extents are measured on a copy this many times smaller
@@ -163,9 +166,9 @@ def paper_of_frame(gray: np.ndarray, factor: int = 1) -> np.ndarray:
     # The window must be wider than any stroke: a share of the frame, but never less than
     # PAPER_MIN_FILTER_PX in the original image (a small scan is mostly digit).
     window = max(max(height, width) * PAPER_MAX_FILTER_FRACTION, PAPER_MIN_FILTER_PX / factor) * scale
-    side = max(3, int(window) | 1)
+    side = max(MIN_FILTER_SIDE, int(window) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
-    return cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (3, 3), 0)
+    return cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (PAPER_BLUR_SIDE, PAPER_BLUR_SIDE), 0)
 
 
 def stretch(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -259,7 +262,7 @@ def _local_mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
     # shrunk as uint8 (rounding costs under half a level, and the blur below averages it out).
     weight = cv2.resize(where, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     total = cv2.resize(cv2.bitwise_and(values, where), size, interpolation=cv2.INTER_AREA).astype(np.float32) * 255
-    side = max(3, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
+    side = max(MIN_FILTER_SIDE, int(PAPER_ESTIMATE_SIDE * PAPER_MAX_FILTER_FRACTION) | 1)
     weight = cv2.blur(weight, (side, side))
     total = cv2.blur(total, (side, side))
     return total / np.maximum(weight, LOCAL_MEAN_MIN_WEIGHT)
@@ -285,7 +288,7 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
     darker_than_lines = stretch(np.clip(line_level * LINE_INK_FACTOR, 0, 255).astype(np.uint8), darkness.shape)
     over_lines = cv2.compare(darkness, darker_than_lines, cv2.CMP_GT)
     # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
-    fringe = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    fringe = cv2.dilate(lines, np.ones((2 * LINE_FRINGE_PX + 1, 2 * LINE_FRINGE_PX + 1), np.uint8))
     line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(over_lines))
     cleaned = cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
     # Where a stroke crossed a line, removing the line cut the stroke; a small closing finds
