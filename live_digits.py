@@ -147,7 +147,7 @@ def configure_logging(verbose: bool) -> None:
     # OpenCV prints its own warnings (e.g. "libpng error") for every bad file; the bad
     # file is already reported in one line, so they are only wanted when debugging.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING if verbose
-                                  else cv2.utils.logging.LOG_LEVEL_ERROR)
+                                  else cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -223,6 +223,10 @@ class Setting:
         return f"{self.width}x{self.height}, {self.digits} digit{'s' if self.digits != 1 else ''}"
 
 
+class FrameBuildError(RuntimeError):
+    """The digits asked for do not fit on a frame of the size asked for."""
+
+
 def parse_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
@@ -264,7 +268,7 @@ def make_frame(rng: np.random.Generator, pool: DigitPool, setting: Setting, kind
             continue
         if len(scene.labels) == setting.digits and len(scene.boxes) == setting.digits:
             return scene
-    raise RuntimeError(f"could not build a {setting.name} frame in {MAX_FRAME_ATTEMPTS} attempts "
+    raise FrameBuildError(f"could not build a {setting.name} frame in {MAX_FRAME_ATTEMPTS} attempts "
                        f"(the frame is too small for that many digits?)")
 
 
@@ -878,7 +882,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                     "memory over a long run and the age of displayed frames on a simulated live camera. "
                     "Prints a markdown report on stdout (progress on stderr) and writes bench.md, bench.json "
                     "and bench.png into --out."),
-        epilog=textwrap.fill("The default run takes a few minutes on 2 cores (most of it the 10,000-frame memory run); "
+        epilog=textwrap.fill("The default run takes about 2 minutes on 2 cores (about half of it the 10,000-frame memory run); "
                "--quick takes seconds. Timings are wall clock on a possibly busy machine: the report records "
                "the load average and each frame's CPU time."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1022,9 +1026,22 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str
 def write_outputs(report: dict[str, object], out: Path) -> dict[str, Path]:
     paths = {"markdown": out / "bench.md", "json": out / "bench.json", "chart": out / "bench.png"}
     atomic_write_text(paths["markdown"], markdown_report(report))
-    atomic_write_text(paths["json"], json.dumps(report, indent=2, default=_json_default) + "\n")
+    # NaN (a ratio with nothing to divide by, --no-alloc) is not JSON: it is written as null.
+    atomic_write_text(paths["json"], json.dumps(_without_nan(report), indent=2, default=_json_default,
+                                                allow_nan=False) + "\n")
     write_chart(report, paths["chart"])
     return paths
+
+
+def _without_nan(value: object) -> object:
+    """``value`` with every float NaN (numpy's too) replaced by None, in nested dicts and lists."""
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nan(item) for item in value]
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return None
+    return value
 
 
 def _json_default(value: object) -> object:
@@ -1042,13 +1059,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from recognizer.checkpoint import CheckpointError
     from recognizer.data import MnistUnavailable
 
+    if args.out.exists() and not args.out.is_dir():
+        log.error("--out %s is a file; give a folder", args.out)
+        return 2
     try:
         report = run(args, sys.argv[1:] if argv is None else argv)
-    except (CheckpointError, MnistUnavailable) as error:
+    except (CheckpointError, MnistUnavailable, FrameBuildError) as error:
         log.error("%s", error)
         return 2
-    paths = write_outputs(report, args.out)
-    sys.stdout.write(markdown_report(report))
+    sys.stdout.write(markdown_report(report))  # first: the measurements are not lost if writing fails
+    try:
+        paths = write_outputs(report, args.out)
+    except OSError as error:
+        log.error("could not write the report files into %s: %s", args.out, error)
+        return 2
     for result in report["settings"]:
         ratios = result["ratios"]
         print(f"{result['setting']['name']}: ours/floor {_x(ratios['ours_over_floor'])}, "

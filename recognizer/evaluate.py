@@ -526,6 +526,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from recognizer.checkpoint import CheckpointError
     from recognizer.recognize import Recognizer, use_pipeline_threads
 
+    for option, path in (("--markdown", args.markdown), ("--json", args.json)):
+        problem = _unwritable(path)
+        if problem:  # found now, not after minutes of scoring
+            log.error("%s %s: %s", option, path, problem)
+            return 2
     use_pipeline_threads()
     try:
         recognizer = Recognizer.load(args.model)
@@ -551,15 +556,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.live:
         table += "\nLive mode:\n\n" + live_markdown(evaluate_live(recognizer, seed=args.seed, pool=pool))
     sys.stdout.write(table)
-    if args.markdown:
-        atomic_write_text(args.markdown, table)
-        log.info("wrote %s", args.markdown)
-    if args.json:
-        atomic_write_text(args.json, json.dumps(result.as_dict(), indent=2, default=str) + "\n")
-        log.info("wrote %s", args.json)
+    code = 0
+    for path, text in ((args.markdown, table), (args.json, json.dumps(result.as_dict(), indent=2, default=str) + "\n")):
+        if path:
+            try:  # each on its own: one that cannot be written does not cost the other
+                atomic_write_text(path, text)
+                log.info("wrote %s", path)
+            except OSError as error:
+                log.error("could not write %s: %s", path, error)
+                code = 2
     if args.failures:
         log.info("failure images in %s", args.failures)
-    return 0
+    return code
+
+
+def _unwritable(path: Path | None) -> str | None:
+    """Why a report cannot be written to ``path`` (None when it can, or when no path is given)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        return "is a folder; give a file name"
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    return None
 
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ def save_snapshot(root: str | os.PathLike[str], frame: np.ndarray, annotated: np
     """Write one snapshot folder under ``root`` and return its path.
 
     The folder holds the raw frame, the annotated frame, each 28x28 model input as PNG and
-    ``predictions.json`` (still mode's digit schema, plus each digit's track id).
+    ``predictions.json`` (still mode's digit schema, plus each digit's track id and whether
+    it was detected in this frame). A digit held on screen through a missed detection had
+    no input this frame (live mode gives it a black one), so no input file is written for it.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -52,11 +54,14 @@ def save_snapshot(root: str | os.PathLike[str], frame: np.ndarray, annotated: np
     try:
         _write_png(temporary / RAW_NAME, frame)
         _write_png(temporary / ANNOTATED_NAME, annotated)
+        detected = [bool(pixels.any()) for pixels in recognition.inputs]  # a crop always holds ink
         for index, (digit, pixels) in enumerate(zip(recognition.digits, recognition.inputs)):
-            _write_png(temporary / INPUT_NAME.format(index=index, label=digit.label), pixels)
+            if detected[index]:
+                _write_png(temporary / INPUT_NAME.format(index=index, label=digit.label), pixels)
         predictions = {**extra, **recognition_to_json(recognition)}
-        for entry, track in zip(predictions["digits"], tracks):
+        for entry, track, found in zip(predictions["digits"], tracks, detected):
             entry["track"] = int(track)
+            entry["detected"] = found
         atomic_write_text(temporary / PREDICTIONS_NAME, json.dumps(predictions, indent=2) + "\n")
         os.rename(temporary, final)
     except BaseException:

@@ -91,6 +91,29 @@ def test_quick_benchmark_writes_markdown_png_and_json(tmp_path, capsys):
     assert "ours/floor" in printed and printed.startswith("# live-digits benchmark")
 
 
+def _strict_json(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_report_is_strict_json_and_a_bad_out_keeps_the_printed_report(tmp_path, capsys):
+    args = ["--quick", "--sizes", "320x240", "--digits", "1", "--frames", "0", "--camera-seconds", "0",
+            "--no-alloc"]
+    assert bench.main(args + ["--out", str(tmp_path / "ok")]) == 0
+    report = _strict_json((tmp_path / "ok" / "bench.json").read_text())   # --no-alloc: no NaN
+    assert report["settings"][0]["alloc_peak_mb"] is None
+    capsys.readouterr()
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "bench.json").mkdir()                       # the report file cannot be written
+    assert bench.main(args + ["--out", str(blocked)]) == 2
+    assert capsys.readouterr().out.startswith("# live-digits benchmark")   # the measurements are still shown
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert bench.main(args + ["--out", str(a_file)]) == 2
+
+
 def test_floor_pass_finds_external_contours_only():
     image = np.full((240, 320, 3), 235, np.uint8)
     for x in (40, 140, 240):

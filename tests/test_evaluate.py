@@ -236,6 +236,16 @@ def test_validation_digits_need_a_checkpoint_that_records_its_split(tmp_path: Pa
     assert ev.main(["--model", str(model), "--per-category", "1", "--digits", "validation"]) == 2
 
 
+def test_an_unwritable_report_path_is_refused_before_scoring(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    assert ev.main(["--per-category", "1", "--markdown", str(a_file / "x.md")]) == 2
+    assert ev.main(["--per-category", "1", "--json", str(folder)]) == 2
+    assert capsys.readouterr().out == ""                     # nothing was scored
+
+
 def test_command_line_reports_a_missing_model(tmp_path: Path) -> None:
     assert ev.main(["--model", str(tmp_path / "absent.pt"), "--per-category", "1"]) == 2
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recognizer.capture import open_source
+from recognizer.capture import Frame, open_source
 from recognizer.live import MAX_THRESHOLD, THRESHOLD_STEP, LiveLoop, LiveOptions
 from recognizer.recognize import UNCERTAIN_MARK, Recognizer, use_pipeline_threads
 from recognizer.scenes import HARD, DigitPool, ShakyClip, make_shaky_clip
@@ -276,6 +276,19 @@ def test_threshold_keys_while_paused_reread_the_frame_on_screen(clip_video, tmp_
     assert numbers == [UNCERTAIN_MARK * len(number) for number in live.shown.numbers]
 
 
+def test_a_snapshot_saves_no_black_input_for_a_digit_held_through_a_missed_detection(tmp_path):
+    loop = LiveLoop(Recognizer.load(), DigitTracker(), LiveOptions(show=False, snapshots=tmp_path))
+    page = cv2.imread(str(PROJECT_ROOT / "digits" / "digit17.png"))
+    for index in range(2):
+        loop.process(Frame(page, index, index / CLIP_FPS, 0.0))
+    held = loop.process(Frame(np.full_like(page, 255), 2, 2 / CLIP_FPS, 0.0))   # the page is gone
+    assert held.shown.numbers == ("31", "415")                  # still shown for a frame or two
+    folder = loop.snapshot(held, loop.render(held, fps=30.0))
+    digits = json.loads((folder / "predictions.json").read_text())["digits"]
+    assert len(digits) == 5 and not any(digit["detected"] for digit in digits)
+    assert not list(folder.glob("input_*.png"))
+
+
 # -- a person at the keyboard: a real OpenCV window under Xvfb, keys sent with xdotool ------------
 @pytest.fixture(scope="module")
 def virtual_display():
@@ -325,9 +338,9 @@ def test_keys_pressed_in_a_real_window_take_a_snapshot_and_quit(virtual_display,
     predictions = json.loads((folders[0] / "predictions.json").read_text())
     assert predictions["digits"], "the snapshot should hold the digits in view"
     for digit in predictions["digits"]:
-        assert set(digit) == {"label", "confidence", "box", "track"}
+        assert set(digit) == {"label", "confidence", "box", "track", "detected"}
     inputs = sorted(folders[0].glob("input_*.png"))
-    assert len(inputs) == len(predictions["digits"])
+    assert len(inputs) == sum(digit["detected"] for digit in predictions["digits"]) > 0
     assert cv2.imread(str(inputs[0]), cv2.IMREAD_GRAYSCALE).shape == (28, 28)
     raw = cv2.imread(str(folders[0] / "frame.png"))
     annotated = cv2.imread(str(folders[0] / "annotated.png"))
