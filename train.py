@@ -49,7 +49,8 @@ log = logging.getLogger("train")
 DEFAULT_EPOCHS = 60
 QUICK_EPOCHS = 3
 # --quick must not overwrite the shipped model: it writes beside the other experiments.
-QUICK_MODEL_PATH = DEFAULT_MODEL_PATH.parent.parent / "runs" / "quick.pt"
+RUNS_DIR = DEFAULT_MODEL_PATH.parent.parent / "runs"   # experiments and plots, in the project folder
+QUICK_MODEL_PATH = RUNS_DIR / "quick.pt"
 TEST_RENDER_SEED = 12345  # the test digits' rendering, for the report only
 RECIPES = """recipes (measured on 2 shared CPU cores, seed 1):
   python train.py            shipped model: 60 epochs, 99.42% on the MNIST test set,
@@ -115,7 +116,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="checkpoint path; metadata also goes to the same name with .json "
                              "(default: models/mlp.pt, the shipped model; runs/quick.pt with --quick; "
                              "both in the project folder)")
-    parser.add_argument("--plots", type=Path, default=Path("runs"), metavar="DIR",
+    parser.add_argument("--plots", type=Path, default=RUNS_DIR, metavar="DIR",
                         help="folder for the training-curve and confusion-matrix PNGs")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_ROOT, help="MNIST root folder")
     args = parser.parse_args(argv)
@@ -217,6 +218,9 @@ def run(args: argparse.Namespace) -> int:
     ema = WeightAverage(model, args.ema) if args.ema > 0 else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = sum(1 for b in torch.arange(len(x_train)).split(args.batch_size) if len(b) >= 2)
+    if steps_per_epoch == 0:  # BatchNorm needs two samples; a single one would train nothing
+        log.error("%d training digit(s): at least 2 are needed for one training step", len(x_train))
+        return 2
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=max(steps_per_epoch, 1))
     log.info("model: %s, %d parameters", architecture(model), sum(p.numel() for p in model.parameters()))
@@ -241,8 +245,7 @@ def run(args: argparse.Namespace) -> int:
                      len(x_train) / seconds, "  *best*" if improved else "")
             if improved:  # save first: if Ctrl-C hits the save, the previous best stays valid
                 snapshot = copy.deepcopy(candidate).cpu()
-                save_checkpoint(args.out, snapshot,
-                                build_meta(args, snapshot, val_acc, epoch, history, started, None, False))
+                save_model(args.out, snapshot, build_meta(args, snapshot, val_acc, epoch, history, started, None, False))
                 best_val, best_epoch, best_model = val_acc, epoch, snapshot
             elif epoch - best_epoch >= args.patience:
                 log.info("early stop: no better validation accuracy for %d epochs", args.patience)
@@ -255,18 +258,22 @@ def run(args: argparse.Namespace) -> int:
 
     # Test: the only time the 10,000 test digits are touched, for the chosen model exactly as
     # saved (big matrices in fp16), so the recorded accuracy is that of the shipped file.
-    best_model = load_checkpoint(args.out).model
-    test_images, test_labels = load_mnist(train=False, root=args.data)
-    test_pred = predict(best_model, test_images)
-    test_acc = float((test_pred == test_labels).float().mean())
-    # Also report (never choose on) the test digits as the normaliser presents them.
-    test_rendered = rendered_digits(test_images, test_labels, TEST_RENDER_SEED,
-                                    cache_dir=args.data / "rendered")
-    test_rendered_acc = accuracy(best_model, test_rendered, test_labels)
+    try:
+        best_model = load_checkpoint(args.out).model
+        test_images, test_labels = load_mnist(train=False, root=args.data)
+        test_pred = predict(best_model, test_images)
+        test_acc = float((test_pred == test_labels).float().mean())
+        # Also report (never choose on) the test digits as the normaliser presents them.
+        test_rendered = rendered_digits(test_images, test_labels, TEST_RENDER_SEED,
+                                        cache_dir=args.data / "rendered")
+        test_rendered_acc = accuracy(best_model, test_rendered, test_labels)
+    except KeyboardInterrupt:
+        log.warning("interrupted while testing: %s and its .json hold the best model (epoch %d), "
+                    "without a test accuracy", args.out, best_epoch)
+        return 130
     meta = build_meta(args, best_model, best_val, best_epoch, history, started, test_acc, interrupted)
     meta["test_rendered_accuracy"] = test_rendered_acc
-    save_checkpoint(args.out, best_model, meta)
-    atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+    save_model(args.out, best_model, meta)
     confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
     confusion.index_put_((test_labels, test_pred), torch.ones_like(test_labels), accumulate=True)
     if args.plots:
@@ -278,6 +285,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- helpers
+def save_model(path: Path, model: DigitMLP, meta: dict) -> None:
+    """The checkpoint, then its metadata as .json beside it: both always describe the same model."""
+    save_checkpoint(path, model, meta)
+    atomic_write_text(Path(path).with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+
+
 class WeightAverage:
     """Exponential moving average of all weights and BatchNorm statistics, used for evaluation.
 

@@ -20,7 +20,7 @@ from recognizer.model import DigitMLP
 FORMAT_NAME = "live-digits-mlp"
 FORMAT_VERSION = 1
 # Large weight matrices are stored in half precision: it halves the shipped file and
-# changes no prediction measurably; small tensors (norm statistics) stay exact.
+# changes no prediction measurably; vectors (biases, norm statistics) stay exact, however long.
 HALF_PRECISION_MIN_ELEMENTS = 4096
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "mlp.pt"
 
@@ -40,7 +40,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: DigitMLP, meta: dict[st
     state = {}
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu()
-        if tensor.is_floating_point() and tensor.numel() >= HALF_PRECISION_MIN_ELEMENTS:
+        if tensor.is_floating_point() and tensor.ndim >= 2 and tensor.numel() >= HALF_PRECISION_MIN_ELEMENTS:
             tensor = tensor.half()
         state[name] = tensor.clone()
     payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,

@@ -816,11 +816,14 @@ def _layout(rng: np.random.Generator, lines: Sequence[Sequence[str]], pool: Digi
     return placed_lines
 
 
-def _free_area(conditions: CameraConditions, rng: np.random.Generator) -> tuple[Rect, dict[str, int]]:
-    """Where digits may go, after the page edge, the thumb and the sheet's rotation take their share."""
+def _free_area(conditions: CameraConditions, rng: np.random.Generator, keep_out: int = 0
+               ) -> tuple[Rect, dict[str, int]]:
+    """Where digits may go, after the page edge, the thumb and the sheet's rotation take their share.
+
+    ``keep_out`` pixels along every side are left free as well (a shaky clip's margin).
+    """
     width, height = conditions.size
-    reserve = {"left": PAPER_MARGIN_PX, "right": PAPER_MARGIN_PX, "top": PAPER_MARGIN_PX,
-               "bottom": PAPER_MARGIN_PX}
+    reserve = {side: PAPER_MARGIN_PX + keep_out for side in ("left", "right", "top", "bottom")}
     extents: dict[str, int] = {}
     if conditions.page_edge_side:
         extents["edge_near"] = int(rng.integers(PAGE_EDGE_WIDTH_PX[0], PAGE_EDGE_WIDTH_PX[1] + 1))
@@ -844,12 +847,15 @@ def _free_area(conditions: CameraConditions, rng: np.random.Generator) -> tuple[
 
 def compose_camera_scene(rng: np.random.Generator, pool: DigitPool, lines: Sequence[Sequence[str]],
                          conditions: CameraConditions, heights: Sequence[float] | None = None,
-                         category: str = "custom") -> Scene:
-    """Write the given numbers (one list of number strings per line) on paper and photograph it."""
+                         category: str = "custom", keep_out: int = 0) -> Scene:
+    """Write the given numbers (one list of number strings per line) on paper and photograph it.
+
+    No digit is written within ``keep_out`` pixels of the image's sides.
+    """
     if not lines or not all(lines) or not all(n.isdigit() for line in lines for n in line):
         raise ValueError(f"lines must be non-empty lists of digit strings, got {lines!r}")
     width, height = conditions.size
-    area, extents = _free_area(conditions, rng)
+    area, extents = _free_area(conditions, rng, keep_out)
     if heights is None:
         heights = [rng.uniform(*DIGIT_HEIGHT_PX) for _ in lines]
     placed_lines = _layout(rng, lines, pool, area, heights, conditions.stroke, conditions.digit_tilt_deg)
@@ -1120,7 +1126,8 @@ def make_shaky_clip(rng: np.random.Generator, pool: DigitPool, frame_count: int,
                                      page_edge_side=None, thumb_side=None)
     if lines is None:
         lines = random_lines(rng, int(rng.integers(DIGITS_PER_CAMERA_SCENE[0] + 2, DIGITS_PER_CAMERA_SCENE[1] + 1)))
-    page = compose_camera_scene(rng, pool, lines, conditions, category=f"{kind}_clip")
+    # Digits go where the camera sees them: the margin is only ever glimpsed while shaking.
+    page = compose_camera_scene(rng, pool, lines, conditions, category=f"{kind}_clip", keep_out=margin)
     motion = np.zeros(3)        # dx, dy (px), angle (deg)
     velocity = np.zeros(3)
     limits = np.array([SHAKE_PX, SHAKE_PX, SHAKE_DEG])

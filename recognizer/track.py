@@ -68,6 +68,7 @@ import numpy as np
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels, as in recognizer.recognize
 
 BOX_FIELDS = 4
+PROBABILITY_SUM_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within this
 # Overlapping boxes differ in centre by less than the mean size along each axis (size:
 # larger side), hence by less than sqrt(2) mean sizes in all.
 OVERLAP_REACH = float(np.sqrt(2.0))
@@ -187,6 +188,11 @@ class DigitTracker:
             probs = probs.reshape(0, self._probs.shape[1])  # e.g. [] for a frame with no digits
         if probs.ndim != 2 or len(probs) != count:
             raise ValueError(f"expected {count} x classes probabilities for {count} boxes, got {probs.shape}")
+        # Logits or a NaN would be averaged into a track for good: refuse them at the door.
+        if count and not (np.isfinite(probs).all() and (probs >= 0).all()
+                          and np.allclose(probs.sum(axis=1), 1.0, atol=PROBABILITY_SUM_TOLERANCE)):
+            raise ValueError("expected probabilities (finite, >= 0, each row summing to 1), "
+                             "e.g. Recognition.probabilities, not logits")
         state = self._state
         if len(state) == 0:
             if count == 0:

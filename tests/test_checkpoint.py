@@ -202,3 +202,14 @@ def test_shipped_model_loads_with_its_metadata_and_accuracy():
     with torch.no_grad():
         correct = int((loaded.model(images.float() / 255).argmax(1) == labels).sum())
     assert abs(correct / len(labels) - meta["test_accuracy"]) <= 1e-4  # the recorded number is true
+
+
+def test_only_weight_matrices_are_stored_in_half_precision(tmp_path):
+    # A layer wide enough that its biases and norm statistics pass the element count too.
+    path = tmp_path / "wide.pt"
+    save_checkpoint(path, DigitMLP(hidden=(4096,)), {})
+    stored = torch.load(path, weights_only=True)["state_dict"]
+    halves = {name for name, tensor in stored.items() if tensor.dtype == torch.float16}
+    assert halves and all(stored[name].ndim == 2 for name in halves)
+    assert all(stored[name].dtype == torch.float32 for name in stored
+               if stored[name].is_floating_point() and stored[name].ndim == 1)

@@ -155,3 +155,12 @@ def test_open_loop_digits_keep_their_loops_when_thinned(pool: DigitPool) -> None
 def test_unknown_category_is_rejected(pool: DigitPool) -> None:
     with pytest.raises(ValueError, match="unknown scene category"):
         scenes.make_scene("chalkboard", np.random.default_rng(0), pool)
+
+
+def test_every_digit_of_a_shaky_clip_is_in_view(pool):
+    # The page is drawn with a margin the shaking camera only glimpses; a digit written
+    # there would be in the truth (labels, numbers) but never on screen.
+    for seed in range(12):
+        clip = scenes.make_shaky_clip(scenes.scene_rng(seed, "live", 0), pool, 3, scenes.HARD)
+        for digit in range(len(clip.labels)):
+            assert any(frame[digit] is not None for frame in clip.boxes), (seed, digit)

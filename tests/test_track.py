@@ -364,3 +364,14 @@ def test_mismatched_inputs_are_rejected():
                 {"show_missed": 6, "max_missed": 5}):
         with pytest.raises(ValueError):
             TrackerConfig(**bad)
+
+
+@pytest.mark.parametrize("bad", ["logits", "nan", "negative"])
+def test_what_is_not_a_probability_is_refused_before_it_poisons_a_track(bad):
+    tracker = DigitTracker()
+    p = clear_probabilities(4)
+    p = {"logits": p * 7.0, "nan": np.where(np.arange(len(p)) == 0, np.nan, p),
+         "negative": p - 0.05}[bad]
+    with pytest.raises(ValueError, match="probabilities"):
+        tracker.update([BOX], p[None])
+    assert len(tracker) == 0

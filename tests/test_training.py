@@ -152,6 +152,30 @@ def test_help_lists_the_flags(capsys):
     assert train.parse_args(["--quick"]).epochs == train.QUICK_EPOCHS
 
 
+def test_an_interrupted_test_phase_leaves_a_checkpoint_and_json_of_the_same_model(tmp_path, monkeypatch):
+    out = tmp_path / "model.pt"
+    save_checkpoint(out, DigitMLP(hidden=(8,)), {"note": "an earlier run"})
+    out.with_suffix(".json").write_text(json.dumps({"config": {"hidden": [8]}}))
+    real_load = train.load_mnist
+
+    def interrupt_at_the_test_digits(*args, **kwargs):
+        if kwargs.get("train") is False:      # Ctrl-C while the test digits load
+            raise KeyboardInterrupt
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(train, "load_mnist", interrupt_at_the_test_digits)
+    assert train.main(tiny_args(tmp_path)) == 130
+    assert load_checkpoint(out).meta["config"]["hidden"] == [64]
+    assert json.loads(out.with_suffix(".json").read_text())["config"]["hidden"] == [64]
+
+
+def test_too_few_training_digits_for_one_step_is_an_error(tmp_path):
+    args = tiny_args(tmp_path)
+    args[args.index("--subset") + 1] = "1"
+    assert train.main(args) == 2
+    assert not (tmp_path / "model.pt").exists()
+
+
 @pytest.mark.parametrize("bad", [
     ["--epochs", "0"], ["--epochs", "-3"], ["--batch-size", "0"], ["--val-size", "0"],
     ["--patience", "0"], ["--subset", "0"], ["--subset", "-5"], ["--hidden", "64", "0"],
@@ -188,12 +212,12 @@ def test_quick_writes_runs_quick_and_keeps_the_shipped_model():
     from recognizer.checkpoint import DEFAULT_MODEL_PATH
     quick = train.parse_args(["--quick"])
     assert quick.out == PROJECT_ROOT / "runs" / "quick.pt" and quick.out != DEFAULT_MODEL_PATH
-    assert quick.plots == Path("runs")  # plots: same folder as before, named after the checkpoint
+    assert quick.plots == PROJECT_ROOT / "runs"  # plots beside it, named after the checkpoint
     assert quick.epochs == train.QUICK_EPOCHS
     assert train.parse_args(["--quick", "--out", "elsewhere.pt"]).out == Path("elsewhere.pt")
     full = train.parse_args([])
     assert full.out == DEFAULT_MODEL_PATH == PROJECT_ROOT / "models" / "mlp.pt"
-    assert full.epochs == 60 and full.plots == Path("runs")
+    assert full.epochs == 60 and full.plots == PROJECT_ROOT / "runs"
     assert train.parse_args(["--epochs", "7"]).out == DEFAULT_MODEL_PATH
 
 
