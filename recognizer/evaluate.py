@@ -331,7 +331,7 @@ def evaluate(recognizer: DigitReader, categories: Sequence[str] = scenes.CATEGOR
 # ---------------------------------------------------------------------------------------
 # Live mode: a shaking camera over a page
 # ---------------------------------------------------------------------------------------
-LIVE_CLIPS = 6
+LIVE_CLIPS = 24                   # enough digits (about 130) that one hard digit moves the figure by under a point
 LIVE_CLIP_FRAMES = 150            # five seconds at 30 fps
 LIVE_SETTLE_FRAMES = 5            # the first frames are not scored: a new digit needs a frame or two
 LIVE_SHOWN_RIGHT_TARGET = 0.97
