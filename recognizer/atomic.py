@@ -48,6 +48,21 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def checked_target(target: str | os.PathLike[str]) -> Path:
+    """``target`` as a file that can be written at the end of a long run, checked now.
+
+    Creates its folder; raises OSError (one line) when it is a folder or lies below a file.
+    """
+    target = Path(target)
+    if target.is_dir():
+        raise OSError(f"{target} is a folder; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OSError(f"{target}: a folder on its path is a file") from None
+    return target
+
+
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

@@ -33,7 +33,7 @@ import numpy as np
 
 from recognizer import scenes
 from recognizer.arguments import positive_int
-from recognizer.atomic import atomic_path, atomic_write_text
+from recognizer.atomic import atomic_path, atomic_write_text, checked_target
 from recognizer.model import IMAGE_SIDE
 from recognizer.scenes import Box, DigitPool, Scene
 
@@ -527,10 +527,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from recognizer.recognize import Recognizer, use_pipeline_threads
 
     for option, path in (("--markdown", args.markdown), ("--json", args.json)):
-        problem = _unwritable(path)
-        if problem:  # found now, not after minutes of scoring
-            log.error("%s %s: %s", option, path, problem)
-            return 2
+        if path is not None:
+            try:
+                checked_target(path)  # found now, not after minutes of scoring
+            except OSError as error:
+                log.error("%s: %s", option, error)
+                return 2
     use_pipeline_threads()
     try:
         recognizer = Recognizer.load(args.model)
@@ -568,20 +570,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.failures:
         log.info("failure images in %s", args.failures)
     return code
-
-
-def _unwritable(path: Path | None) -> str | None:
-    """Why a report cannot be written to ``path`` (None when it can, or when no path is given)."""
-    if path is None:
-        return None
-    if path.is_dir():
-        return "is a folder; give a file name"
-    folder = path.parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        return f"{folder} is a file, not a folder"
-    return None
 
 
 if __name__ == "__main__":

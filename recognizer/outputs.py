@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
-from recognizer.atomic import atomic_write_text
+from recognizer.atomic import atomic_write_text, checked_target
 from recognizer.recognize import Recognition
 from recognizer.still import recognition_to_json
 
@@ -70,15 +70,6 @@ def save_snapshot(root: str | os.PathLike[str], frame: np.ndarray, annotated: np
     return final
 
 
-def _output_file(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a file to be written at the end of a run, checked now rather than then."""
-    path = Path(path)
-    if path.is_dir():
-        raise OSError(f"{path} is a folder; give a file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _publish(temporary: Path, path: Path) -> None:
     """Give a finished output its name; if that fails, say where the data is."""
     try:
@@ -97,7 +88,7 @@ class JsonlWriter:
     """One JSON object per line, under a temporary name until ``close``."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = _output_file(path)
+        self.path = checked_target(path)
         self._temporary = self.path.with_name(f".{self.path.name}.partial")
         self._handle: TextIO | None = open(self._temporary, "w", encoding="utf-8")
         self.lines = 0
@@ -129,7 +120,7 @@ class VideoRecorder:
     def __init__(self, path: str | os.PathLike[str], fps: float) -> None:
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"a video needs a finite frame rate above 0, got {fps}")  # VideoWriter hangs on inf
-        self.path = _output_file(path)
+        self.path = checked_target(path)
         self.fps = fps
         self._temporary = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self._writer: cv2.VideoWriter | None = None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recognizer.atomic import atomic_path, atomic_write_text
+from recognizer.atomic import atomic_path, atomic_write_text, checked_target
 
 
 def test_write_creates_parent_folders_and_content(tmp_path: Path) -> None:
@@ -40,3 +40,13 @@ def test_permissions_follow_the_umask_not_owner_only(tmp_path: Path) -> None:
     finally:
         os.umask(old_mask)
     assert (tmp_path / "model.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_checked_target_refuses_a_folder_or_a_path_below_a_file(tmp_path):
+    assert checked_target(tmp_path / "new" / "out.json") == tmp_path / "new" / "out.json"
+    assert (tmp_path / "new").is_dir()
+    with pytest.raises(OSError, match="is a folder"):
+        checked_target(tmp_path / "new")
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(OSError, match="is a file"):
+        checked_target(tmp_path / "a_file" / "out.json")
