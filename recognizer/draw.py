@@ -4,6 +4,7 @@ Pure OpenCV and cheap enough to run on every camera frame in live mode.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,9 @@ MIN_FONT_SCALE = 0.3              # below this Hershey glyphs are unreadable
 BOX_THICKNESS_PX = 2
 TEXT_THICKNESS_PX = 1
 TEXT_PADDING_PX = 3               # space between a label's text and its background edge
+# Rendered labels kept for reuse: a page held up to the camera shows the same few dozen
+# "7 .98" labels frame after frame, and anti-aliased text costs ~25 us a label to draw.
+LABEL_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -84,22 +88,34 @@ def _draw_label(canvas: np.ndarray, text: str, anchor: tuple[int, int], font_sca
 
     The box is shifted to stay inside the image, so labels at the border stay readable.
     """
-    (text_w, text_h), baseline = cv2.getTextSize(text, FONT, font_scale, style.text_thickness)
-    box_w = text_w + 2 * style.padding
-    box_h = text_h + baseline + 2 * style.padding
+    label = _rendered_label(text, font_scale, background, style.text_thickness, style.padding)
+    box_h, box_w = label.shape[:2]
     height, width = canvas.shape[:2]
     left = min(max(anchor[0], 0), max(width - box_w, 0))
     top = anchor[1] if below else anchor[1] - box_h
     top = min(max(top, 0), max(height - box_h, 0))
-    cv2.rectangle(canvas, (left, top), (left + box_w - 1, top + box_h - 1), background, cv2.FILLED)
-    origin = (left + style.padding, top + style.padding + text_h)
-    cv2.putText(canvas, text, origin, FONT, font_scale, TEXT_COLOR, style.text_thickness, cv2.LINE_AA)
+    # The label is opaque (text on a filled box), so it is copied, not blended.
+    visible = canvas[top:top + box_h, left:left + box_w]
+    visible[...] = label[:visible.shape[0], :visible.shape[1]]
+
+
+@functools.lru_cache(maxsize=LABEL_CACHE_SIZE)
+def _rendered_label(text: str, font_scale: float, background: tuple[int, int, int], thickness: int,
+                    padding: int) -> np.ndarray:
+    """A read-only BGR image of ``text`` in white on a box of ``background``, ``padding`` px around it."""
+    (text_w, text_h), baseline = cv2.getTextSize(text, FONT, font_scale, thickness)
+    label = np.empty((text_h + baseline + 2 * padding, text_w + 2 * padding, 3), np.uint8)
+    label[...] = background
+    cv2.putText(label, text, (padding, padding + text_h), FONT, font_scale, TEXT_COLOR, thickness, cv2.LINE_AA)
+    label.flags.writeable = False
+    return label
 
 
 def _union_box(boxes: list[Box]) -> Box:
-    x, y, w, h = cv2.boundingRect(np.array([corner for x, y, w, h in boxes
-                                            for corner in ((x, y), (x + w - 1, y + h - 1))], np.int32))
-    return x, y, w, h
+    # Plain Python: a number has a few digits, and a numpy array for them costs more.
+    left, top = min(x for x, _, _, _ in boxes), min(y for _, y, _, _ in boxes)
+    right, bottom = max(x + w for x, _, w, _ in boxes), max(y + h for _, y, _, h in boxes)
+    return left, top, right - left, bottom - top
 
 
 # -- live-mode overlays -------------------------------------------------------------------
