@@ -3,11 +3,13 @@
 MNIST digits were made by fitting the ink into a 20x20 box (aspect ratio kept, anti-aliased)
 and pasting it into 28x28 so that the centre of mass sits at the centre. Every crop the
 model sees - in training checks, still mode, live mode and evaluation - comes through
-``normalize_digit`` so that preprocessing cannot drift between them.
+``normalize_digits`` (or ``normalize_digit`` for one crop) so that preprocessing cannot
+drift between them.
 """
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -139,20 +141,34 @@ def _adjust_stroke(work: np.ndarray) -> np.ndarray:
     return eroded if cv2.countNonZero(eroded) > cv2.countNonZero(work) // 4 else work
 
 
-def _paste_centred_by_mass(digit: np.ndarray) -> np.ndarray:
-    """Place a uint8 digit image into 28x28 with its centre of mass at the centre, as float32 in [0, 1]."""
-    canvas = np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.float32)
-    height, width = digit.shape
-    top, left = (IMAGE_SIDE - height) // 2, (IMAGE_SIDE - width) // 2
-    np.divide(digit, np.float32(INK_VALUE), out=canvas[top:top + height, left:left + width], dtype=np.float32)
-    moments = cv2.moments(canvas)
-    if moments["m00"] <= 0:
-        return canvas
-    centre = (IMAGE_SIDE - 1) / 2
-    shift = np.float32([[1, 0, centre - moments["m10"] / moments["m00"]],
-                        [0, 1, centre - moments["m01"] / moments["m00"]]])
-    return cv2.warpAffine(canvas, shift, (IMAGE_SIDE, IMAGE_SIDE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+def _centred_by_mass(digits: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Each uint8 digit image (at most 20x20) placed into 28x28 with its centre of mass at the centre.
+
+    MNIST-format N x 28 x 28 uint8; ``None`` gives an empty image. The whole batch is
+    converted, weighed and rounded at once: per-digit numpy calls cost more than the work.
+    """
+    pasted = np.zeros((len(digits), IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+    for canvas, digit in zip(pasted, digits):
+        if digit is not None:
+            height, width = digit.shape
+            top, left = (IMAGE_SIDE - height) // 2, (IMAGE_SIDE - width) // 2
+            canvas[top:top + height, left:left + width] = digit
+    pixels = np.divide(pasted, np.float32(INK_VALUE), dtype=np.float32)
+    # Centre of mass from row and column sums, accumulated in float64.
+    positions = np.arange(IMAGE_SIDE, dtype=np.float64)
+    mass = pixels.sum(axis=(1, 2), dtype=np.float64)
+    centre_x = pixels.sum(axis=1, dtype=np.float64) @ positions
+    centre_y = pixels.sum(axis=2, dtype=np.float64) @ positions
+    centred = np.empty_like(pixels)
+    middle = (IMAGE_SIDE - 1) / 2
+    for index, (weight, mass_x, mass_y) in enumerate(zip(mass.tolist(), centre_x.tolist(), centre_y.tolist())):
+        if weight <= 0:
+            centred[index] = pixels[index]
+            continue
+        shift = np.float32([[1, 0, middle - mass_x / weight], [0, 1, middle - mass_y / weight]])
+        cv2.warpAffine(pixels[index], shift, (IMAGE_SIDE, IMAGE_SIDE), dst=centred[index], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return _to_uint8(centred)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -163,22 +179,35 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return (image * np.float32(INK_VALUE) + np.float32(0.5)).astype(np.uint8)
 
 
-def normalize_digit(crop: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Any crop holding one digit -> 28x28 uint8, white digit on black, MNIST-style.
-
-    ``mask`` (same shape as the crop) is the digit's ink when the caller already separated
-    it, as the segmenter does; otherwise the ink is found with ``ink_mask``.
-    """
+def _digit_in_box(crop: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+    """A crop's ink, stroke width adjusted, its longer side scaled to 20 px (uint8); None if no ink."""
     ink = ink_mask(crop) if mask is None else np.asarray(mask, bool)
     if ink.shape != crop.shape[:2]:
         raise ValueError(f"mask shape {ink.shape} does not match crop shape {crop.shape[:2]}")
     ink = ink.view(np.uint8)  # 0/1, no copy
     left, top, width, height = cv2.boundingRect(ink)
     if width == 0:
-        return np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+        return None
     work = _adjust_stroke(_fit_to_work_box(ink[top:top + height, left:left + width]))
     height, width = work.shape
     scale = DIGIT_BOX_SIDE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # INTER_AREA from 4x gives the soft, anti-aliased edges MNIST digits have.
-    return _to_uint8(_paste_centred_by_mass(cv2.resize(work, size, interpolation=cv2.INTER_AREA)))
+    return cv2.resize(work, size, interpolation=cv2.INTER_AREA)
+
+
+def normalize_digits(crops: Sequence[np.ndarray], masks: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
+    """Crops each holding one digit -> N x 28 x 28 uint8, white digits on black, MNIST-style.
+
+    ``masks`` (each the shape of its crop) are the digits' ink when the caller already
+    separated it, as the segmenter does; a missing mask means the ink is found with ``ink_mask``.
+    """
+    masks = [None] * len(crops) if masks is None else masks
+    if len(masks) != len(crops):
+        raise ValueError(f"{len(crops)} crops but {len(masks)} masks")
+    return _centred_by_mass([_digit_in_box(crop, mask) for crop, mask in zip(crops, masks)])
+
+
+def normalize_digit(crop: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Any crop holding one digit -> 28x28 uint8, white digit on black, MNIST-style (see ``normalize_digits``)."""
+    return normalize_digits([crop], [mask])[0]

@@ -13,7 +13,7 @@ import torch
 from recognizer.checkpoint import load_checkpoint
 from recognizer.layout import layout
 from recognizer.model import IMAGE_SIDE, NUM_CLASSES, DigitMLP, inference_model
-from recognizer.normalize import normalize_digit, to_gray
+from recognizer.normalize import normalize_digits, to_gray
 from recognizer.segment import find_digits
 
 Box = tuple[int, int, int, int]  # x, y, width, height in the image's pixel coordinates
@@ -121,8 +121,7 @@ class Recognizer:
         order, groups = layout([region.box for region in regions])
         regions = [regions[i] for i in order]
         segmented = time.perf_counter()
-        inputs = np.stack([normalize_digit(region.crop(gray), region.mask) for region in regions]) \
-            if regions else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+        inputs = normalize_digits([region.crop(gray) for region in regions], [region.mask for region in regions])
         cropped = time.perf_counter()
         probabilities = self.classify(inputs)
         inferred = time.perf_counter()

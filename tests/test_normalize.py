@@ -138,3 +138,19 @@ def test_to_gray_accepts_gray_bgr_and_bgra():
     assert to_gray(np.zeros((5, 6), np.uint8)).shape == (5, 6)
     with pytest.raises(ValueError):
         to_gray(np.zeros((5, 6, 2), np.uint8))
+
+
+def test_a_batch_is_normalised_as_each_crop_alone(mnist_test):
+    # The batch path shares its conversion and centring across crops; nothing may leak between them.
+    crops = [paper_digit(mnist_test[0][index], height) for index, height in ((0, 40), (1, 90), (2, 64), (3, 130))]
+    crops.insert(2, np.full((30, 20), 220, np.uint8))  # no ink at all
+    masks = [ink_mask(crop) for crop in crops]
+    masks[1] = None  # found by the normaliser itself
+    batch = normalize.normalize_digits(crops, masks)
+    assert batch.shape == (5, 28, 28) and batch.dtype == np.uint8
+    for crop, mask, out in zip(crops, masks, batch):
+        assert np.array_equal(out, normalize_digit(crop, mask))
+    assert not batch[2].any()
+    assert normalize.normalize_digits([]).shape == (0, 28, 28)
+    with pytest.raises(ValueError, match="2 crops but 1 masks"):
+        normalize.normalize_digits(crops[:2], masks[:1])
