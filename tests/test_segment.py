@@ -10,7 +10,8 @@ import pytest
 from recognizer.normalize import to_gray
 from recognizer.scenes import (HARD, DigitPool, compose_camera_scene, make_camera_scene, make_shaky_clip,
                                sample_conditions, scene_rng)
-from recognizer.segment import find_digits
+from recognizer.segment import (MERGE_VECTORISED_MIN_PIECES, _joined_pairs_plain, _joined_pairs_vectorised,
+                                _merge_pieces, find_digits)
 from recognizer.evaluate import box_iou
 
 MATCH_IOU = 0.5
@@ -209,3 +210,32 @@ def test_small_digits_on_a_line_under_a_big_digit_stay_separate():
     found = sorted(boxes_of(page), key=lambda box: (box[1], box[0]))
     assert len(found) == 3, found
     assert found[0][3] > 80 and all(box[3] < 40 for box in found[1:])
+
+
+@pytest.mark.parametrize("factor", [1, 2])
+def test_plain_and_vectorised_piece_merging_join_the_same_pairs(factor):
+    # _merge_pieces tests a frame's few pieces in plain Python and a grid page's many specks
+    # with numpy: both must join exactly the same pairs, or a frame's digits would depend on
+    # how many specks it holds. Crowded random boxes give every rule pairs to judge.
+    rng = np.random.default_rng(factor)
+    joined_total = 0
+    for _ in range(300):
+        count = int(rng.integers(1, 2 * MERGE_VECTORISED_MIN_PIECES))
+        side = int(rng.integers(40, 240))
+        corners = rng.integers(0, side, (count, 2))
+        sizes = rng.integers(1, 48, (count, 2))
+        boxes = np.column_stack([corners, sizes]).astype(np.int32)   # like cv2's stats
+        plain = _joined_pairs_plain(boxes, factor)
+        assert sorted(plain) == sorted(_joined_pairs_vectorised(boxes, factor))
+        joined_total += len(plain)
+    assert joined_total > 300   # the boxes were crowded enough to join many pairs
+
+
+@pytest.mark.parametrize("specks", [0, MERGE_VECTORISED_MIN_PIECES], ids=["plain", "vectorised"])
+def test_a_small_digit_under_a_big_one_joins_it_only_without_a_row_mate(specks):
+    big, small, mate = (10, 10, 20, 40), (12, 52, 10, 20), (30, 52, 10, 20)
+    far_specks = [(1000 + 10 * i, 500, 2, 2) for i in range(specks)]  # pushes N to the other path
+    alone = np.array([big, small] + far_specks, np.int32)
+    in_a_row = np.array([big, small, mate] + far_specks, np.int32)
+    assert _merge_pieces(alone)[0] == [0, 1]
+    assert _merge_pieces(in_a_row)[:3] == [[0], [1], [2]]
