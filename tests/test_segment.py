@@ -12,6 +12,7 @@ from recognizer.scenes import (HARD, DigitPool, compose_camera_scene, make_camer
                                sample_conditions, scene_rng)
 from recognizer.segment import (MERGE_VECTORISED_MIN_PIECES, _joined_pairs_plain, _joined_pairs_vectorised,
                                 _merge_pieces, find_digits)
+from recognizer import segment
 from recognizer.evaluate import box_iou
 
 MATCH_IOU = 0.5
@@ -239,3 +240,14 @@ def test_a_small_digit_under_a_big_one_joins_it_only_without_a_row_mate(specks):
     in_a_row = np.array([big, small, mate] + far_specks, np.int32)
     assert _merge_pieces(alone)[0] == [0, 1]
     assert _merge_pieces(in_a_row)[:3] == [[0], [1], [2]]
+
+
+def test_full_resolution_ink_threshold_table_matches_darkness_threshold() -> None:
+    # A digit's full-resolution ink is read from a table of gray levels per paper level; it
+    # must be exactly the copy's test (darkness_of above INK_DARKNESS_LEVEL) for every pair.
+    gray, paper = (np.ascontiguousarray(a) for a in np.meshgrid(np.arange(256, dtype=np.uint8),
+                                                                np.arange(1, 256, dtype=np.uint8)))
+    by_darkness = segment.darkness_of(gray, paper) > segment.INK_DARKNESS_LEVEL
+    by_table = gray < segment._INK_BELOW_LEVEL[paper]
+    assert np.array_equal(by_darkness, by_table)
+    assert by_table.any() and not by_table.all()
