@@ -95,10 +95,15 @@ def _binarized(image: np.ndarray, min_ink: int) -> np.ndarray:
 
 
 def _fit_to_work_box(ink: np.ndarray) -> np.ndarray:
-    """Scale a tight 0/1 uint8 ink mask so that its longer side is WORK_SIDE, as a uint8 0/255 image."""
+    """Scale a tight 0/1 uint8 ink mask so that its longer side is WORK_SIDE, as a uint8 0/255 image.
+
+    Both sides are whole multiples of WORK_SCALE: the digit's size in the 20 px box is
+    rounded first, so that the final shrink is by exactly WORK_SCALE (OpenCV's fast path for
+    INTER_AREA, about 3x cheaper than a fractional one).
+    """
     height, width = ink.shape
     scale = WORK_SIDE / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = (max(1, round(width * scale / WORK_SCALE)) * WORK_SCALE, max(1, round(height * scale / WORK_SCALE)) * WORK_SCALE)
     ink_0_255 = _binarized(ink, 1)
     if scale < 1:
         # Shrinking a 1 px line leaves pixels only partly covered; keeping every covered
@@ -190,10 +195,8 @@ def _digit_in_box(crop: np.ndarray, mask: np.ndarray | None) -> np.ndarray | Non
         return None
     work = _adjust_stroke(_fit_to_work_box(ink[top:top + height, left:left + width]))
     height, width = work.shape
-    scale = DIGIT_BOX_SIDE / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # INTER_AREA from 4x gives the soft, anti-aliased edges MNIST digits have.
-    return cv2.resize(work, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(work, (width // WORK_SCALE, height // WORK_SCALE), interpolation=cv2.INTER_AREA)
 
 
 def normalize_digits(crops: Sequence[np.ndarray], masks: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
