@@ -103,7 +103,8 @@ def _fit_to_work_box(ink: np.ndarray) -> np.ndarray:
     """
     height, width = ink.shape
     scale = WORK_SIDE / max(height, width)
-    size = (max(1, round(width * scale / WORK_SCALE)) * WORK_SCALE, max(1, round(height * scale / WORK_SCALE)) * WORK_SCALE)
+    box_width, box_height = (max(1, round(side * scale / WORK_SCALE)) for side in (width, height))
+    size = (box_width * WORK_SCALE, box_height * WORK_SCALE)
     ink_0_255 = _binarized(ink, 1)
     if scale < 1:
         # Shrinking a 1 px line leaves pixels only partly covered; keeping every covered
