@@ -119,10 +119,10 @@ class Int8MLP(nn.Module):
     Weights are quantised per output row (symmetric int8) once; each call quantises the
     activations of the batch in hand, multiplies in int8 (VNNI on AVX-512 CPUs) and returns
     float32 logits. The weights are a quarter of float32's (1.9 MB for 784-1024-1024-10 vs
-    7.4 MB), and reading them dominates: on the 2-core development machine a batch of 10
-    takes ~0.16 ms with the weights in cache and ~0.3-0.4 ms after a frame's image work has
-    pushed them out, against ~0.8 and ~1.2 ms in float32 (the model run twice in a row, or
-    once right after touching 64 MB of other memory). This is PyTorch's dynamic quantisation
+    7.4 MB). A batch of 10, run twice in a row or once right after touching 64 MB of other
+    memory: ~0.16 and ~0.3-0.4 ms against ~0.8 and ~1.2 ms in float32 on an AVX-512 machine
+    with VNNI; 0.41 and 0.83 ms against 1.34 and 1.92 ms on an AVX2-only one (no VNNI).
+    This is PyTorch's dynamic quantisation
     (``quantize_dynamic`` with per-channel weights gives bit-identical logits), called through its operators
     directly because its module wrappers cost ~25 us per batch.
     Same calling convention as ``DigitMLP``: N x 28 x 28 (or N x 784) pixels in [0, 1] -> logits.
