@@ -149,6 +149,24 @@ def test_persistent_small_lead_switches_after_switch_frames():
     assert labels.index(9) <= config.switch_frames + 2 / config.smoothing
 
 
+def test_an_ambiguous_digit_voting_in_runs_keeps_its_label():
+    # The live evaluation's worst flicker: a 6 whose frames read 5 for about ten frames, then 6
+    # again, over and over, each run won by a modest lead (seen in runs of 9 to 15 frames).
+    # Runs of 10 frames whose lead stays below the switch margin must not change the label.
+    config = TrackerConfig()
+    run = 10
+    six, five = np.full(CLASSES, 0.005), np.full(CLASSES, 0.005)
+    six[6], six[5] = 0.56, 0.40
+    five[5], five[6] = 0.56, 0.40
+    tracker = DigitTracker(config)
+    shown = [d.label for frame in range(12 * run) for d in one(tracker, BOX, six if (frame // run) % 2 == 0 else five)]
+    assert shown[0] == 6 and changes(shown) == 0, shown
+    # The runs are long enough to switch a tracker with less patience (the defaults before: 8).
+    impatient = DigitTracker(TrackerConfig(switch_margin=0.2, switch_frames=8))
+    flipped = [d.label for frame in range(12 * run) for d in one(impatient, BOX, six if (frame // run) % 2 == 0 else five)]
+    assert changes(flipped) >= 4
+
+
 def test_jittering_box_keeps_one_track():
     rng = np.random.default_rng(1)
     tracker = DigitTracker()
