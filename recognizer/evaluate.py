@@ -24,7 +24,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -52,6 +52,8 @@ READ_RIGHT_TARGETS: dict[str, float] = {
     scenes.CLEAN: 0.99, scenes.HARD: 0.95, scenes.THIN_PEN: 0.95, scenes.SCAN: 0.95, scenes.PAPER_PHOTO: 0.95,
 }
 PRECISION_TARGETS: dict[str, float] = {scenes.HARD: 0.97}
+# Columns of the by-pen table (see ``Scene.pens``).
+PEN_ORDER = ("natural", "pen", "marker", "thin", scenes.PRINTED_PEN)
 
 TRUTH_COLOUR = (0, 170, 0)
 RIGHT_COLOUR = (230, 120, 0)
@@ -138,6 +140,8 @@ class ImageOutcome:
     exact: bool                   # the image's numbers read exactly as written
     baseline_right: bool | None   # the original script's answer (single-digit categories only)
     milliseconds: float
+    # Per truth digit: the pen it was drawn with (``Scene.pens``) and whether it was read right.
+    reads_by_pen: tuple[tuple[str, bool], ...] = ()
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -157,6 +161,7 @@ class CategoryScore:
     exact_images: int
     baseline_right: int | None     # None where the baseline does not apply (several digits per image)
     milliseconds_per_image: float
+    by_pen: dict[str, tuple[int, int]] = field(default_factory=dict)  # pen -> (digits, read right)
 
     @property
     def recall(self) -> float:
@@ -205,12 +210,19 @@ class CategoryScore:
     @classmethod
     def from_outcomes(cls, category: str, outcomes: Sequence[ImageOutcome]) -> "CategoryScore":
         baselines = [o.baseline_right for o in outcomes if o.baseline_right is not None]
+        by_pen: dict[str, tuple[int, int]] = {}
+        for outcome in outcomes:
+            for pen, right in outcome.reads_by_pen:
+                digits, read_right = by_pen.get(pen, (0, 0))
+                by_pen[pen] = (digits + 1, read_right + int(right))
         return cls(category=category, images=len(outcomes), digits=sum(o.digits for o in outcomes),
                    predictions=sum(o.predictions for o in outcomes), matched=sum(o.matched for o in outcomes),
                    labelled_right=sum(o.labelled_right for o in outcomes),
                    uncertain=sum(o.uncertain for o in outcomes), exact_images=sum(o.exact for o in outcomes),
                    baseline_right=sum(baselines) if baselines else None,
-                   milliseconds_per_image=float(np.mean([o.milliseconds for o in outcomes])) if outcomes else 0.0)
+                   milliseconds_per_image=float(np.mean([o.milliseconds for o in outcomes])) if outcomes else 0.0,
+                   by_pen=dict(sorted(by_pen.items(), key=lambda item: PEN_ORDER.index(item[0])
+                                      if item[0] in PEN_ORDER else len(PEN_ORDER))))
 
 
 @dataclass(frozen=True)
@@ -247,14 +259,18 @@ def original_script_input(image: np.ndarray) -> np.ndarray:
     return 255 - cv2.resize(gray, (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA)
 
 
-def score_image(scene: Scene, recognition, confidence_threshold: float | None) -> tuple[BoxMatching, int, int]:
-    """(matching, digits labelled right, matched digits below the confidence threshold)."""
+def score_image(scene: Scene, recognition, confidence_threshold: float | None
+                ) -> tuple[BoxMatching, tuple[bool, ...], int]:
+    """(matching, whether each truth digit was found and labelled right, matched digits below the
+    confidence threshold)."""
     predicted = recognition.digits
     matching = match_boxes(scene.boxes, [digit.box for digit in predicted])
-    right = sum(predicted[pi].label == scene.labels[ti] for ti, pi in matching.pairs)
+    read_right = [False] * len(scene.boxes)
+    for ti, pi in matching.pairs:
+        read_right[ti] = predicted[pi].label == scene.labels[ti]
     uncertain = 0 if confidence_threshold is None else \
         sum(predicted[pi].confidence < confidence_threshold for _, pi in matching.pairs)
-    return matching, int(right), int(uncertain)
+    return matching, tuple(read_right), int(uncertain)
 
 
 def _save_failure(folder: Path, name: str, scene: Scene, recognition, matching: BoxMatching) -> None:
@@ -312,10 +328,12 @@ def evaluate(recognizer: DigitReader, categories: Sequence[str] = scenes.CATEGOR
             start = time.perf_counter()
             recognition = recognizer.recognize(scene.image)
             milliseconds = (time.perf_counter() - start) * 1e3
-            matching, right, uncertain = score_image(scene, recognition, threshold)
+            matching, read_right, uncertain = score_image(scene, recognition, threshold)
+            right = sum(read_right)
             exact = tuple(recognition.numbers) == scene.numbers
             outcomes.append(ImageOutcome(len(scene.boxes), len(recognition.digits), len(matching.pairs), right,
-                                         uncertain, exact, baseline_labels[index], milliseconds))
+                                         uncertain, exact, baseline_labels[index], milliseconds,
+                                         tuple(zip(scene.pens, read_right))))
             if failures_dir is not None and saved < max_failures_saved and \
                     (not exact or right < len(scene.boxes) or matching.false_positives):
                 _save_failure(Path(failures_dir), f"{category}_{index:03d}", scene, recognition, matching)
@@ -469,7 +487,26 @@ def markdown_table(result: EvalResult) -> str:
         "of the image read exactly (nothing missed, extra or uncertain). Original script = whole "
         "image resized to 28x28, inverted, same model (single-digit categories only).",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + by_pen_table(result.scores)) + "\n"
+
+
+def by_pen_table(scores: Sequence[CategoryScore]) -> list[str]:
+    """Markdown lines: read right per category and pen (how the digits were drawn), with digit counts."""
+    pens = [pen for pen in PEN_ORDER if any(pen in score.by_pen for score in scores)]
+    if not pens:
+        return []
+    lines = ["", "Read right by how the digits were drawn (digits in brackets): natural = the MNIST "
+                 "writer's own stroke; pen, marker = its centre line redrawn with a 1.5-4.5 px pen or a "
+                 "4-12 px marker (every digit too big for its own stroke is redrawn with a marker); "
+                 "thin = a 1-2 px paint-program line; print = a font.", "",
+             "| category | " + " | ".join(pens) + " |", "|---|" + "---:|" * len(pens)]
+    for score in scores:
+        cells = []
+        for pen in pens:
+            digits, read_right = score.by_pen.get(pen, (0, 0))
+            cells.append(f"{_percent(read_right / digits)} ({digits})" if digits else "-")
+        lines.append(f"| {score.category} | " + " | ".join(cells) + " |")
+    return lines
 
 
 CATEGORY_HELP = {

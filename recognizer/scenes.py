@@ -27,6 +27,7 @@ Box = tuple[int, int, int, int]          # x, y, width, height in image pixels
 Colour = tuple[float, float, float]      # BGR, 0-255
 Rect = tuple[int, int, int, int]         # x0, y0, x1, y1 (exclusive) in image pixels
 Stroke = Literal["natural", "pen", "marker", "thin"]
+PRINTED_PEN = "print"                    # what Scene.pens says of a printed digit
 
 # ---------------------------------------------------------------------------------------
 # Categories
@@ -202,6 +203,9 @@ class Scene:
     lines: tuple[tuple[str, ...], ...]      # numbers written on each line, top to bottom
     category: str
     ink_owner: np.ndarray                   # H x W int8: index of the digit whose ink covers a pixel, or NO_INK
+    # How each digit was drawn, same order as boxes: a Stroke (natural = MNIST's own stroke,
+    # pen, marker, thin) or PRINTED_PEN; empty for a scene made by hand.
+    pens: tuple[str, ...] = ()
 
     @property
     def numbers(self) -> tuple[str, ...]:
@@ -302,6 +306,7 @@ class _PlacedDigit:
     x: int                # patch top-left in (unrotated) image coordinates
     y: int
     label: int
+    pen: Stroke           # what the digit was drawn with (see ``pen_of``)
 
 
 # ---------------------------------------------------------------------------------------
@@ -445,6 +450,15 @@ def redraws_centre_line(style: Stroke, height_px: float) -> bool:
     return style != "natural" or MNIST_STROKE_FRACTION * float(height_px) > MARKER_STROKE_PX[1]
 
 
+def pen_of(style: Stroke, height_px: float) -> Stroke:
+    """The pen ``render_digit_ink`` draws a digit ``height_px`` tall with when asked for ``style``.
+
+    MNIST's own stroke (``natural``) on a big digit would be fatter than any marker, so such
+    a digit is redrawn with a marker.
+    """
+    return "marker" if style == "natural" and redraws_centre_line(style, height_px) else style
+
+
 def render_digit_ink(mnist_28x28: np.ndarray, height_px: float, rng: np.random.Generator,
                      style: Stroke = "natural", tilt_deg: float = 0.0) -> np.ndarray:
     """Turn an MNIST digit into ink coverage (float32 0-1) whose strokes are ~``height_px`` tall.
@@ -470,8 +484,7 @@ def render_digit_ink(mnist_28x28: np.ndarray, height_px: float, rng: np.random.G
     upsampled = np.clip(cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
     max_width = max(MIN_STROKE_PX, MAX_STROKE_FRACTION * float(height_px))
-    if style == "natural" and redraws_centre_line(style, height_px):
-        style = "marker"  # MNIST proportions at this size would need a pen no one owns
+    style = pen_of(style, height_px)
     if style == "natural":
         centre = rng.uniform(*NATURAL_THRESHOLD_RANGE)
         # MNIST's edges ramp over about two of its pixels; in output pixels that is 2*scale,
@@ -758,25 +771,39 @@ def random_lines(rng: np.random.Generator, digit_count: int) -> list[list[str]]:
 
 
 def _render_lines(rng: np.random.Generator, glyphs: list[list[list[np.ndarray]]], heights: Sequence[float],
-                  stroke: Stroke, tilt_deg: float) -> list[list[list[np.ndarray]]]:
-    """Render every MNIST glyph of every number of every line at its line's height."""
-    rendered = []
+                  stroke: Stroke, tilt_deg: float) -> tuple[list[list[list[np.ndarray]]], list[list[list[Stroke]]]]:
+    """Render every MNIST glyph of every number of every line at its line's height.
+
+    Returns the ink patches and, in the same nesting, the pen each digit was drawn with.
+    """
+    patches: list[list[list[np.ndarray]]] = []
+    pens: list[list[list[Stroke]]] = []
     for line, height in zip(glyphs, heights):
-        rendered.append([[render_digit_ink(glyph, height * (1 + rng.uniform(-DIGIT_HEIGHT_JITTER, DIGIT_HEIGHT_JITTER)),
-                                           rng, stroke, rng.uniform(-tilt_deg, tilt_deg) if tilt_deg else 0.0)
-                          for glyph in number] for number in line])
-    return rendered
+        patches.append([])
+        pens.append([])
+        for number in line:
+            patches[-1].append([])
+            pens[-1].append([])
+            for glyph in number:
+                digit_height = height * (1 + rng.uniform(-DIGIT_HEIGHT_JITTER, DIGIT_HEIGHT_JITTER))
+                tilt = rng.uniform(-tilt_deg, tilt_deg) if tilt_deg else 0.0
+                patches[-1][-1].append(render_digit_ink(glyph, digit_height, rng, stroke, tilt))
+                pens[-1][-1].append(pen_of(stroke, digit_height))
+    return patches, pens
 
 
 def _layout(rng: np.random.Generator, lines: Sequence[Sequence[str]], pool: DigitPool, area: Rect,
             heights: Sequence[float], stroke: Stroke, tilt_deg: float) -> list[list[_PlacedDigit]]:
     """Place the numbers of each line inside ``area``; returns placed digits per line."""
-    glyphs = [[[pool.pick(rng, int(ch), redraws_centre_line(stroke, height)) for ch in number] for number in line]
+    # A digit is drawn up to DIGIT_HEIGHT_JITTER taller than its line: if that could make it
+    # a redrawn one, its loops must be open.
+    glyphs = [[[pool.pick(rng, int(ch), redraws_centre_line(stroke, height * (1 + DIGIT_HEIGHT_JITTER)))
+                for ch in number] for number in line]
               for line, height in zip(lines, heights)]
     area_width, area_height = area[2] - area[0], area[3] - area[1]
     heights = [float(h) for h in heights]
     for _ in range(MAX_LAYOUT_ATTEMPTS):
-        patches = _render_lines(rng, glyphs, heights, stroke, tilt_deg)
+        patches, pens = _render_lines(rng, glyphs, heights, stroke, tilt_deg)
         digit_gaps = [[[max(MIN_DIGIT_GAP_PX, h * rng.uniform(*DIGIT_GAP_FRACTION)) for _ in number[1:]]
                        for number in line] for line, h in zip(patches, heights)]
         number_gaps = [[h * rng.uniform(*NUMBER_GAP_FRACTION) for _ in line[1:]] for line, h in zip(patches, heights)]
@@ -805,11 +832,12 @@ def _layout(rng: np.random.Generator, lines: Sequence[Sequence[str]], pool: Digi
         for number_index, (number, text) in enumerate(zip(line, lines[index])):
             if number_index > 0:
                 x += number_gaps[index][number_index - 1]
-            for digit_index, (patch, ch) in enumerate(zip(number, text)):
+            for digit_index, (patch, pen, ch) in enumerate(zip(number, pens[index][number_index], text)):
                 if digit_index > 0:
                     x += digit_gaps[index][number_index][digit_index - 1]
                 offset = rng.uniform(0, BASELINE_JITTER * height)
-                placed.append(_PlacedDigit(patch, int(round(x)), int(round(bottom - offset - patch.shape[0])), int(ch)))
+                placed.append(_PlacedDigit(patch, int(round(x)), int(round(bottom - offset - patch.shape[0])), int(ch),
+                                           pen))
                 x += patch.shape[1]
         placed_lines.append(placed)
         y = bottom + (line_gaps[index] if index < len(line_gaps) else 0) + shares[index + 1]
@@ -889,7 +917,8 @@ def compose_camera_scene(rng: np.random.Generator, pool: DigitPool, lines: Seque
                        conditions.exposure)[:, :, None]
     result = _camera_finish(rng, image, conditions.blur_sigma, conditions.noise_sigma, conditions.jpeg_quality)
     return Scene(result, tuple(boxes), tuple(d.label for d in placed),  # type: ignore[arg-type]
-                 tuple(tuple(line) for line in lines), category, _ink_owner(coverages, height, width))
+                 tuple(tuple(line) for line in lines), category, _ink_owner(coverages, height, width),
+                 tuple(d.pen for d in placed))
 
 
 def _ink_owner(coverages: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
@@ -909,14 +938,14 @@ def make_camera_scene(rng: np.random.Generator, pool: DigitPool, kind: str = HAR
 # ---------------------------------------------------------------------------------------
 # Single digits, thin pens and print
 # ---------------------------------------------------------------------------------------
-def _single_digit_scene(image_f: np.ndarray, coverage: np.ndarray, label: int, category: str,
+def _single_digit_scene(image_f: np.ndarray, coverage: np.ndarray, label: int, pen: Stroke, category: str,
                         rng: np.random.Generator, blur_sigma: float, noise_sigma: float,
                         jpeg_quality: int | None) -> Scene:
     box = _box_of(coverage >= INK_COVERAGE_FOR_BOX)
     if box is None:
         raise RuntimeError("a digit rendered without ink")
     image = _camera_finish(rng, image_f, blur_sigma, noise_sigma, jpeg_quality)
-    return Scene(image, (box,), (label,), ((str(label),),), category, _ink_owner([coverage], *coverage.shape))
+    return Scene(image, (box,), (label,), ((str(label),),), category, _ink_owner([coverage], *coverage.shape), (pen,))
 
 
 def _place_patch(alpha: np.ndarray, width: int, height: int, rng: np.random.Generator,
@@ -934,12 +963,15 @@ def _place_patch(alpha: np.ndarray, width: int, height: int, rng: np.random.Gene
 
 
 def _fit_digit(rng: np.random.Generator, glyph: np.ndarray, height_px: float, width: int, height: int,
-               style: Stroke, tilt_deg: float = 0.0) -> np.ndarray:
-    """Render a digit and shrink it until it fits the image (wide digits like 0 at large sizes)."""
+               style: Stroke, tilt_deg: float = 0.0) -> tuple[np.ndarray, Stroke]:
+    """Render a digit and shrink it until it fits the image (wide digits like 0 at large sizes).
+
+    Returns the ink and the pen it was drawn with (see ``pen_of``).
+    """
     for _ in range(MAX_LAYOUT_ATTEMPTS):
         alpha = render_digit_ink(glyph, height_px, rng, style, tilt_deg)
         if alpha.shape[0] <= height and alpha.shape[1] <= width:
-            return alpha
+            return alpha, pen_of(style, height_px)
         height_px *= 0.9 * min(height / alpha.shape[0], width / alpha.shape[1])
     raise RuntimeError("digit does not fit the image")
 
@@ -956,13 +988,18 @@ def make_scan_scene(rng: np.random.Generator, pool: DigitPool, label: int | None
     glyph, label = _pick_glyph(rng, pool, label, open_loops=False)
     side = int(rng.integers(SCAN_SIDE_PX[0], SCAN_SIDE_PX[1] + 1))
     room = side - 2 * SINGLE_DIGIT_MARGIN_PX
-    alpha = _fit_digit(rng, glyph, side * rng.uniform(*SCAN_DIGIT_FRACTION), room, room, "natural")
+    digit_height = side * rng.uniform(*SCAN_DIGIT_FRACTION)
+    if redraws_centre_line("natural", digit_height) and not loops_are_open(glyph, label):
+        # So big that it is redrawn along its centre line, which needs open loops (another
+        # writer's digit of the same value).
+        glyph = pool.pick(rng, label, open_loops=True)
+    alpha, pen = _fit_digit(rng, glyph, digit_height, room, room, "natural")
     coverage = _place_patch(alpha, side, side, rng, 0.08)
     paper_level = rng.uniform(*SCAN_PAPER_LEVEL)
     paper = np.full((side, side, 3), paper_level, np.float32) + rng.uniform(-4, 4, 3).astype(np.float32)
     ink_level = rng.uniform(*SCAN_INK_LEVEL)
     image = _composite_ink(paper, coverage, (ink_level, ink_level, ink_level), rng, pencil=False)
-    return _single_digit_scene(image, coverage, label, SCAN, rng, rng.uniform(*SCAN_BLUR_SIGMA),
+    return _single_digit_scene(image, coverage, label, pen, SCAN, rng, rng.uniform(*SCAN_BLUR_SIGMA),
                                rng.uniform(*SCAN_NOISE_SIGMA), None)
 
 
@@ -971,11 +1008,11 @@ def make_thin_pen_scene(rng: np.random.Generator, pool: DigitPool, label: int | 
     glyph, label = _pick_glyph(rng, pool, label, open_loops=True)
     width, height = THIN_CANVAS_SIZES[rng.integers(len(THIN_CANVAS_SIZES))]
     digit_height = max(MIN_THIN_DIGIT_PX, height * rng.uniform(*THIN_DIGIT_FRACTION))
-    alpha = _fit_digit(rng, glyph, digit_height, width - 4, height - 4, "thin")
+    alpha, pen = _fit_digit(rng, glyph, digit_height, width - 4, height - 4, "thin")
     coverage = _place_patch(alpha, width, height, rng, 0.2)
     canvas = np.full((height, width, 3), 255.0, np.float32)
     image = _composite_ink(canvas, coverage, PAINT_COLOURS[rng.integers(len(PAINT_COLOURS))], rng, pencil=False)
-    return _single_digit_scene(image, coverage, label, THIN_PEN, rng, 0.0, 0.0, None)
+    return _single_digit_scene(image, coverage, label, pen, THIN_PEN, rng, 0.0, 0.0, None)
 
 
 def make_paper_photo_scene(rng: np.random.Generator, pool: DigitPool, label: int | None = None,
@@ -989,7 +1026,7 @@ def make_paper_photo_scene(rng: np.random.Generator, pool: DigitPool, label: int
     stroke = _pick_stroke(rng)
     digit_height = height * rng.uniform(*PHOTO_DIGIT_FRACTION)
     glyph, label = _pick_glyph(rng, pool, label, open_loops=redraws_centre_line(stroke, digit_height))
-    alpha = _fit_digit(rng, glyph, digit_height, width - 8, height - 8, stroke,
+    alpha, pen = _fit_digit(rng, glyph, digit_height, width - 8, height - 8, stroke,
                        rng.uniform(-DIGIT_TILT_DEG, DIGIT_TILT_DEG))
     coverage = _place_patch(alpha, width, height, rng, PHOTO_OFFSET_FRACTION)
     paper = np.empty((height, width, 3), np.float32)
@@ -1000,7 +1037,7 @@ def make_paper_photo_scene(rng: np.random.Generator, pool: DigitPool, label: int
     image *= _lighting(rng, height, width, rng.uniform(*PHOTO_LIGHT_GRADIENT), 0.0,
                        rng.uniform(*EXPOSURE_RANGE))[:, :, None]
     blur_sigma, random_noise = rng.uniform(*PHOTO_BLUR_SIGMA), rng.uniform(*PHOTO_NOISE_SIGMA)
-    return _single_digit_scene(image, coverage, label, PAPER_PHOTO, rng, blur_sigma,
+    return _single_digit_scene(image, coverage, label, pen, PAPER_PHOTO, rng, blur_sigma,
                                random_noise if noise_sigma is None else noise_sigma,
                                int(rng.integers(PHOTO_JPEG_QUALITY[0], PHOTO_JPEG_QUALITY[1] + 1)))
 
@@ -1064,7 +1101,7 @@ def make_printed_scene(rng: np.random.Generator, pool: DigitPool | None = None, 
     image = _composite_ink(paper, np.maximum.reduce(coverages), (ink_level, ink_level, ink_level), rng, False)
     result = _camera_finish(rng, image, 0.0, 0.0, None)
     return Scene(result, tuple(boxes), tuple(int(ch) for ch in text), ((text,),), PRINTED,  # type: ignore[arg-type]
-                 _ink_owner(coverages, height, width))
+                 _ink_owner(coverages, height, width), (PRINTED_PEN,) * len(text))
 
 
 SCENE_MAKERS: dict[str, Callable[[np.random.Generator, DigitPool], Scene]] = {

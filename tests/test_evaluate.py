@@ -165,6 +165,25 @@ def test_misreads_and_duplicates_are_counted(pool: DigitPool) -> None:
     assert score.image_exact == 0.0
 
 
+def test_reads_are_counted_by_the_pen_each_digit_was_drawn_with(pool: DigitPool) -> None:
+    categories = (scenes.CLEAN, scenes.PRINTED)
+    known = _known_scenes(pool, categories, seed=5)
+    clean, printed = ev.evaluate(_Oracle(known, mislabel_first=True), categories, TINY, seed=5, pool=pool)
+    for score, category in ((clean, scenes.CLEAN), (printed, scenes.PRINTED)):
+        category_scenes = [scene for scene in known if scene.category == category]
+        expected: dict[str, list[int]] = {}
+        for scene in category_scenes:
+            for index, pen in enumerate(scene.pens):
+                digits, right = expected.get(pen, [0, 0])
+                expected[pen] = [digits + 1, right + (index > 0)]  # the oracle misreads the first digit
+        assert {pen: list(counts) for pen, counts in score.by_pen.items()} == expected
+        assert sum(digits for digits, _ in score.by_pen.values()) == score.digits
+        assert sum(right for _, right in score.by_pen.values()) == score.labelled_right
+    assert set(printed.by_pen) == {scenes.PRINTED_PEN}
+    table = ev.by_pen_table([clean, printed])
+    assert table[-2].startswith(f"| {scenes.CLEAN} |") and table[-1].startswith(f"| {scenes.PRINTED} |")
+
+
 def test_the_same_images_whatever_the_set_size(pool: DigitPool) -> None:
     small = ev.build_scenes(scenes.PAPER_PHOTO, 2, 7, pool)
     large = ev.build_scenes(scenes.PAPER_PHOTO, 4, 7, pool)

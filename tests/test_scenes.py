@@ -152,6 +152,42 @@ def test_open_loop_digits_keep_their_loops_when_thinned(pool: DigitPool) -> None
         assert regions - 2 >= 2, "an 8 drawn with a thin pen has two loops"
 
 
+@pytest.mark.parametrize("category", scenes.CATEGORIES)
+def test_every_digit_says_how_it_was_drawn(generated: dict[str, list[Scene]], category: str) -> None:
+    expected = {scenes.THIN_PEN: {"thin"}, scenes.PRINTED: {scenes.PRINTED_PEN}}.get(
+        category, {"natural", "pen", "marker"})
+    for scene in generated[category]:
+        assert len(scene.pens) == len(scene.labels)
+        assert set(scene.pens) <= expected
+
+
+def test_a_digit_too_big_for_its_own_stroke_is_drawn_with_a_marker() -> None:
+    threshold = scenes.MARKER_STROKE_PX[1] / scenes.MNIST_STROKE_FRACTION
+    assert scenes.pen_of("natural", threshold - 1) == "natural"
+    assert scenes.pen_of("natural", threshold + 1) == "marker"
+    assert scenes.pen_of("pen", threshold + 1) == "pen"
+
+
+def test_a_digit_that_may_be_redrawn_needs_open_loops(pool: DigitPool) -> None:
+    # Only 8s whose loops are filled with ink: redrawing one along its centre line would
+    # make it another shape, so the generator must refuse to.
+    eights = np.flatnonzero(pool.labels == 8)
+    filled = [i for i in eights[:400] if not scenes.loops_are_open(pool.images[i], 8)]
+    assert filled, "MNIST has 8s with filled loops"
+    filled_pool = DigitPool(pool.images[filled], pool.labels[filled])
+    conditions = dataclasses.replace(scenes.sample_conditions(np.random.default_rng(2), scenes.CLEAN),
+                                     stroke="natural")
+    threshold = scenes.MARKER_STROKE_PX[1] / scenes.MNIST_STROKE_FRACTION
+    small = scenes.compose_camera_scene(np.random.default_rng(0), filled_pool, [["88"]], conditions,
+                                        heights=[threshold * 0.8])
+    assert small.pens == ("natural", "natural")
+    # Just under the size where the stroke is redrawn, the height jitter of single digits
+    # could still cross it: such a line needs open loops too.
+    with pytest.raises(ValueError, match="open loops"):
+        scenes.compose_camera_scene(np.random.default_rng(0), filled_pool, [["88"]], conditions,
+                                    heights=[threshold * 0.97])
+
+
 def test_unknown_category_is_rejected(pool: DigitPool) -> None:
     with pytest.raises(ValueError, match="unknown scene category"):
         scenes.make_scene("chalkboard", np.random.default_rng(0), pool)
