@@ -11,7 +11,9 @@ reports, per category:
 * **read right** = digits found *and* labelled right / all digits (the headline),
 * images exact = the image's numbers read exactly (no miss, no extra, no "?"),
 * for single-digit categories, the original script's approach (whole image resized to
-  28x28, inverted, fed to the same model) as a baseline.
+  28x28, inverted, fed to the same model) as a baseline,
+* read right per pen: whether a digit keeps the MNIST writer's stroke or was redrawn with a
+  pen, a marker or a thin line (``Scene.pens``), in a second table.
 
 Usage: ``python -m recognizer.evaluate [--model PATH] [--per-category N] [--seed S] [--digits validation]
 [--markdown out.md] [--json out.json] [--failures DIR]``.
