@@ -497,10 +497,12 @@ def by_pen_table(scores: Sequence[CategoryScore]) -> list[str]:
     pens = [pen for pen in PEN_ORDER if any(pen in score.by_pen for score in scores)]
     if not pens:
         return []
+    pen_px, marker_px, thin_px = scenes.PEN_STROKE_PX, scenes.MARKER_STROKE_PX, scenes.THIN_STROKE_PX
     lines = ["", "Read right by how the digits were drawn (digits in brackets): natural = the MNIST "
-                 "writer's own stroke; pen, marker = its centre line redrawn with a 1.5-4.5 px pen or a "
-                 "4-12 px marker (every digit too big for its own stroke is redrawn with a marker); "
-                 "thin = a 1-2 px paint-program line; print = a font.", "",
+                 f"writer's own stroke; pen, marker = its centre line redrawn with a {pen_px[0]:g}-{pen_px[1]:g} px "
+                 f"pen or a {marker_px[0]:g}-{marker_px[1]:g} px marker (every digit too big for its own stroke "
+                 f"is redrawn with a marker); thin = a {thin_px[0]:g}-{thin_px[1]:g} px paint-program line; "
+                 "print = a font.", "",
              "| category | " + " | ".join(pens) + " |", "|---|" + "---:|" * len(pens)]
     for score in scores:
         cells = []
