@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test gui-deps train train-quick eval digits clean
+.PHONY: demo test gui-deps train train-quick eval bench digits clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ train-quick: $(STAMP)  ## 3-epoch recipe into runs/quick.pt
 
 eval: $(STAMP)  ## real-paper evaluation table
 	$(PY) -m recognizer.evaluate
+
+bench: $(STAMP)  ## per-frame speed against the OpenCV floor and the naive loop (runs/bench/)
+	$(PY) -m recognizer.bench
 
 digits: $(STAMP)  ## regenerate the sample images in digits/
 	$(PY) scripts/make_digits.py
