@@ -49,6 +49,7 @@ examples:
   python live_digits.py --still photo.jpg scans/    a file and a folder
   python live_digits.py --still scans/ --json > results.json
   python live_digits.py --still photo.jpg --conf 0.8 --show --no-sheet
+  python live_digits.py --still scans/ --save out/annotated   each image with its boxes drawn
 
 keys (live window):
   q / Esc  quit            s  snapshot into --snapshots     space  pause / resume
@@ -63,8 +64,10 @@ output (still mode):
 
 exit status:
   0  done (still mode: at least one image was read)
-  1  the contact sheet could not be written, or stdout was closed by its reader (| head)
-  2  bad arguments, no model, no readable image, or a source that cannot be opened
+  1  the contact sheet or an annotated image could not be written, or stdout was closed by
+     its reader (| head)
+  2  bad arguments, no model, no readable image, a source that cannot be opened, or a --save
+     folder that cannot be made
   130  interrupted (Ctrl-C); recordings and logs written so far are kept"""
 
 
@@ -107,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="still mode: where to write the contact sheet, .png, .jpg, .pdf or .svg "
                             f"(default: {DEFAULT_SHEET_PATH})")
     sheet.add_argument("--no-sheet", action="store_true", help="do not write a contact sheet")
+    output.add_argument("--save", metavar="DIR", type=Path, default=None,
+                        help="still mode: also write each image with its boxes and labels drawn, as "
+                             "DIR/<name>.png (an input file is never overwritten)")
     output.add_argument("--headless", action="store_true",
                         help="live mode: no window (servers, CI, video files); keys are unavailable")
     output.add_argument("--record", metavar="FILE", type=Path,
@@ -185,7 +191,7 @@ def run_still_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
 
     paths = args.paths or [_display_path(DEFAULT_STILL_FOLDER)]
     options = StillOptions(json_output=args.json, sheet_path=None if args.no_sheet else args.sheet,
-                           show=args.show)
+                           show=args.show, save_dir=args.save)
     return run_still(paths, recognizer, options)
 
 
@@ -214,7 +220,7 @@ def run_live_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
 # Options that only one mode reads: given in the other mode they would be silently ignored.
 LIVE_ONLY_OPTIONS = ("source", "width", "height", "fps", "loop", "realtime", "max_frames", "headless",
                      "record", "jsonl", "snapshots")
-STILL_ONLY_OPTIONS = ("json", "show", "sheet", "no_sheet")
+STILL_ONLY_OPTIONS = ("json", "show", "sheet", "no_sheet", "save")
 
 
 def options_in_the_wrong_mode(args: argparse.Namespace) -> str | None:

@@ -1,7 +1,8 @@
 """Still mode: recognise digits in image files, report per image, draw a contact sheet.
 
 Results go to stdout (one line per image, or one JSON object with ``json_output``);
-everything else is logged to stderr, so stdout can be piped or parsed.
+everything else is logged to stderr, so stdout can be piped or parsed. With a save folder,
+each image is also written there with its boxes and labels drawn.
 """
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
+import cv2
 import numpy as np
 
+from recognizer.atomic import atomic_path
 from recognizer.draw import draw_recognition
 from recognizer.images import ImageReadError, list_images, read_image
 from recognizer.recognize import Recognition, Recognizer
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_NOTHING_READ = 2
-EXIT_SHEET_FAILED = 1
+EXIT_WRITE_FAILED = 1   # the contact sheet or an annotated image could not be written
 MAX_FILE_COLUMN = 40   # human output pads file names to align columns, up to this width
 COLUMN_GAP = "  "
 JSON_INDENT = 2
@@ -37,6 +41,7 @@ class StillOptions:
     json_output: bool = False
     sheet_path: str | os.PathLike[str] | None = None  # None: no contact sheet file
     show: bool = False                                 # show the contact sheet in a window
+    save_dir: str | os.PathLike[str] | None = None     # None: annotated images are not written
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +94,47 @@ def human_line(result: ImageResult, file_width: int = 0) -> str:
     return f"{file_column}{COLUMN_GAP}{numbers}{COLUMN_GAP}{confidence}"
 
 
+class AnnotatedImageWriter:
+    """Each annotated image as ``<folder>/<input's stem>.png``, written atomically.
+
+    Names are unique within a run (a second ``three`` becomes ``three_2.png``), and a name
+    that would replace one of the run's input files gets a number too: an input is never
+    overwritten, even when the folder is the inputs' own. A file of the same name left by an
+    earlier run is replaced, as a re-run is expected to refresh its outputs.
+    """
+
+    SUFFIX = ".png"  # lossless, whatever the input was: the drawn labels stay sharp
+
+    def __init__(self, folder: str | os.PathLike[str], inputs: Sequence[str]) -> None:
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise OSError(f"{self.folder} is a file; give a folder for the annotated images")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise OSError(f"{self.folder}: a folder on its path is a file") from None
+        self._inputs = {os.path.realpath(path) for path in inputs}
+        self._used: set[str] = set()
+        self.saved = 0
+
+    def path_for(self, file: str) -> Path:
+        stem = Path(file).stem or "image"
+        name, count = stem + self.SUFFIX, 1
+        while name in self._used or os.path.realpath(self.folder / name) in self._inputs:
+            count += 1
+            name = f"{stem}_{count}{self.SUFFIX}"
+        self._used.add(name)
+        return self.folder / name
+
+    def write(self, file: str, annotated: np.ndarray) -> Path:
+        path = self.path_for(file)
+        with atomic_path(path) as temporary:
+            if not cv2.imwrite(str(temporary), annotated):
+                raise OSError(f"could not write {path}")
+        self.saved += 1
+        return path
+
+
 def recognize_file(path: str, recognizer: Recognizer) -> tuple[ImageResult, np.ndarray | None]:
     """Read and recognise one file; returns the result and the image (None on failure)."""
     try:
@@ -113,15 +159,22 @@ def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOption
               stdout: TextIO | None = None) -> int:
     """Recognise every image in ``paths`` (folders expanded); returns the exit code.
 
-    0 when at least one image was read and recognised, 2 when none was, 1 when the
-    contact sheet could not be written. A bad file never stops the run.
+    0 when at least one image was read and recognised, 2 when none was (or the save folder
+    is unusable), 1 when the contact sheet or an annotated image could not be written. A bad
+    file never stops the run.
     """
     stdout = stdout if stdout is not None else sys.stdout
     files = list_images(paths)
+    try:
+        saver = AnnotatedImageWriter(options.save_dir, files) if options.save_dir is not None else None
+    except OSError as error:
+        log.error("cannot save annotated images: %s", error)
+        return EXIT_NOTHING_READ
     want_sheet = options.sheet_path is not None or options.show
     file_width = min(MAX_FILE_COLUMN, max((len(file) for file in files), default=0))
     results: list[ImageResult] = []
     sheet_entries: list[SheetEntry] = []
+    write_failed = False
     for file in files:
         result, image = recognize_file(file, recognizer)
         results.append(result)
@@ -131,10 +184,20 @@ def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOption
         else:
             print(human_line(result, file_width), file=stdout, flush=True)
         # Only as many entries as the sheet can show are kept: each holds a thumbnail.
-        if want_sheet and len(sheet_entries) < MAX_SHEET_ENTRIES:
-            annotated = None if image is None else thumbnail(
-                draw_recognition(image, result.recognition, recognizer.text_of))
-            sheet_entries.append(SheetEntry(result.file, annotated, result.recognition, result.error))
+        on_sheet = want_sheet and len(sheet_entries) < MAX_SHEET_ENTRIES
+        annotated = None if image is None or not (on_sheet or saver) else \
+            draw_recognition(image, result.recognition, recognizer.text_of)
+        if saver is not None and annotated is not None:
+            try:
+                saver.write(file, annotated)
+            except OSError as error:
+                log.error("%s: cannot save the annotated image: %s", file, error)
+                write_failed = True
+        if on_sheet:
+            sheet_entries.append(SheetEntry(result.file, None if annotated is None else thumbnail(annotated),
+                                            result.recognition, result.error))
+    if saver is not None:
+        log.info("saved %d annotated image%s in %s", saver.saved, "" if saver.saved == 1 else "s", saver.folder)
 
     if options.json_output:
         json.dump(still_report_json(results, recognizer), stdout, indent=JSON_INDENT, allow_nan=False)
@@ -148,6 +211,8 @@ def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOption
         log.warning("%d of %d images failed", failed, len(results))
 
     exit_code = EXIT_OK if failed < len(results) else EXIT_NOTHING_READ
+    if write_failed and exit_code == EXIT_OK:
+        exit_code = EXIT_WRITE_FAILED
     if want_sheet and sheet_entries:
         if len(results) > len(sheet_entries):
             log.warning("contact sheet shows the first %d of %d images", len(sheet_entries), len(results))
@@ -157,5 +222,5 @@ def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOption
         except (OSError, ValueError) as error:
             log.error("cannot write contact sheet %s: %s", options.sheet_path, error)
             if exit_code == EXIT_OK:
-                exit_code = EXIT_SHEET_FAILED
+                exit_code = EXIT_WRITE_FAILED
     return exit_code

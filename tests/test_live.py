@@ -157,7 +157,8 @@ def test_a_frame_rate_must_be_finite_and_positive(clip_video, tmp_path, args):
 @pytest.mark.parametrize("args, named", [(["--still", "--record", "x.avi"], "--record"),
                                          (["--still", "--source", "3", "--loop"], "--source, --loop"),
                                          (["--headless", "--json"], "--json"),
-                                         (["--headless", "--sheet", "s.png", "--show"], "--show, --sheet")])
+                                         (["--headless", "--sheet", "s.png", "--show"], "--show, --sheet"),
+                                         (["--headless", "--save", "out"], "--save")])
 def test_an_option_of_the_other_mode_is_an_error_not_ignored(args, named):
     result = run_cli(*args)
     assert result.returncode == 2

@@ -33,6 +33,7 @@ HANDWRITTEN_GAP_PX = 14
 HANDWRITTEN_MARGIN_PX = 40
 IMAGE_KEYS = {"file", "width", "height", "digits", "numbers", "error"}
 DIGIT_KEYS = {"label", "confidence", "box"}
+COLOUR_SPREAD = 60   # channel spread (of 255) that no gray paper or JPEG noise reaches
 
 
 def run_cli(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
@@ -160,6 +161,57 @@ def test_human_lines_and_contact_sheet(tmp_path: Path, random_model: Path) -> No
     picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert picture is not None and min(picture.shape[:2]) > 100
     assert not [p for p in sheet.parent.iterdir() if p != sheet]  # no temporary files left behind
+
+
+def _colourful(image: np.ndarray) -> np.ndarray:
+    """Pixels whose channels differ: the paper of these test images is gray, boxes and labels are not."""
+    return image.max(axis=2).astype(int) - image.min(axis=2) > COLOUR_SPREAD
+
+
+def test_save_writes_each_annotated_image_under_its_own_name(tmp_path: Path, random_model: Path) -> None:
+    (tmp_path / "b").mkdir()
+    cv2.imwrite(str(tmp_path / "three.png"), digits_on_paper("3"))
+    cv2.imwrite(str(tmp_path / "b" / "three.jpg"), digits_on_paper("71"))
+    blank = np.full((120, 160), WHITE, np.uint8)
+    cv2.imwrite(str(tmp_path / "blank.png"), blank)
+    (tmp_path / "broken.png").write_bytes(b"")
+    completed = run_cli("--still", "--no-sheet", "--model", str(random_model), "--save", "out",
+                        "three.png", "b/three.jpg", "blank.png", "broken.png", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert_clean_stderr(completed)
+    out = tmp_path / "out"
+    # One file per image read (none for the broken one), the second "three" numbered, and
+    # no temporary file left behind.
+    assert sorted(path.name for path in out.iterdir()) == ["blank.png", "three.png", "three_2.png"]
+    for saved_name, source in (("three.png", "three.png"), ("three_2.png", "b/three.jpg")):
+        saved = cv2.imread(str(out / saved_name), cv2.IMREAD_COLOR)
+        original = cv2.imread(str(tmp_path / source), cv2.IMREAD_COLOR)
+        assert saved.shape == original.shape                 # full size, not a thumbnail
+        assert not _colourful(original).any() and _colourful(saved).any()  # boxes and labels drawn
+    # Nothing found, nothing drawn: the image itself.
+    assert np.array_equal(cv2.imread(str(out / "blank.png"), cv2.IMREAD_GRAYSCALE), blank)
+
+
+def test_save_into_the_inputs_own_folder_never_replaces_an_input(tmp_path: Path, random_model: Path) -> None:
+    cv2.imwrite(str(tmp_path / "three.png"), digits_on_paper("3"))
+    original = (tmp_path / "three.png").read_bytes()
+    for _ in range(2):  # a second run refreshes its own output, still beside the input
+        completed = run_cli("--still", "--no-sheet", "--model", str(random_model), "--save", ".", "three.png",
+                            cwd=tmp_path)
+        assert completed.returncode == 0, completed.stderr
+        assert (tmp_path / "three.png").read_bytes() == original
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["three.png", "three_2.png"]
+
+
+def test_save_to_a_file_is_one_line_exit_2(tmp_path: Path, random_model: Path) -> None:
+    cv2.imwrite(str(tmp_path / "three.png"), digits_on_paper("3"))
+    (tmp_path / "taken").write_text("a file where the folder should go\n")
+    completed = run_cli("--still", "--no-sheet", "--model", str(random_model), "--save", "taken", "three.png",
+                        cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "taken" in lines[0] and "is a file" in lines[0], completed.stderr
 
 
 def test_show_without_display_warns_and_does_not_crash(tmp_path: Path, random_model: Path) -> None:
