@@ -188,12 +188,12 @@ def darkness_of(gray: np.ndarray, paper: np.ndarray) -> np.ndarray:
     return cv2.bitwise_not(cv2.divide(gray, paper, scale=255))  # 255 - x for uint8
 
 
-def straight_lines(faint: np.ndarray, factor: int = 1) -> np.ndarray:
-    """uint8 mask of long, thin, nearly straight horizontal and vertical lines (ruled and grid paper).
+def straight_lines(faint: np.ndarray, factor: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 masks of long, thin, nearly straight horizontal and vertical lines (ruled and grid paper).
 
     A run counts when it is at least LINE_MIN_LENGTH_FRACTION of the frame's side long and
     no thicker than a printed line; a pen stroke is thicker, so a digit's stem survives.
-    The mask is empty unless the frame shows a ruled page (see RULED_LINE_SPAN).
+    Both masks are empty unless the frame shows a ruled page (see RULED_LINE_SPAN).
     ``factor`` says how many times ``faint`` was shrunk from the original image.
     """
     height, width = faint.shape
@@ -224,10 +224,12 @@ def straight_lines(faint: np.ndarray, factor: int = 1) -> np.ndarray:
     # of one big digit do not. Without that evidence nothing is taken out.
     # Faint fine grids break into dashes under noise, but then there is a lot of them.
     line_pixels = cv2.countNonZero(lines)
+    by_direction = (found_per_axis[0][0], found_per_axis[1][0])
     if line_pixels >= RULED_PAGE_MIN_LINE_PIXELS * (height + width):
-        return lines
+        return by_direction
+    no_lines = (np.zeros_like(lines), np.zeros_like(lines))
     if line_pixels < RULED_PAGE_MIN_LINES * RULED_LINE_SPAN * min(height, width):
-        return np.zeros_like(lines)  # too few pixels for that many spanning lines
+        return no_lines  # too few pixels for that many spanning lines
     shrink = max(1, LINE_EXTENT_SHRINK // factor)
     for found, axis_length, horizontal in found_per_axis:
         # Only the lines' extents are needed: labelling a smaller copy is many times cheaper,
@@ -236,8 +238,8 @@ def straight_lines(faint: np.ndarray, factor: int = 1) -> np.ndarray:
         _, _, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8, ltype=_label_type(small))
         extent = stats[1:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT] * shrink
         if np.count_nonzero(extent >= RULED_LINE_SPAN * axis_length) >= RULED_PAGE_MIN_LINES:
-            return lines
-    return np.zeros_like(lines)
+            return by_direction
+    return no_lines
 
 
 def _label_type(mask: np.ndarray) -> int:
@@ -278,7 +280,8 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
     """
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
-    lines = straight_lines(faint, factor)
+    horizontal, vertical = straight_lines(faint, factor)
+    lines = cv2.bitwise_or(horizontal, vertical)
     if cv2.countNonZero(lines) == 0:
         return InkLayers(ink, lines, None)
     typical_line = _median_of(darkness, lines)
@@ -288,16 +291,40 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
     line_level = np.maximum(_local_mean(darkness, cv2.bitwise_and(lines, plain)), typical_line)
     # The level is smooth: compute the threshold at the estimate's low resolution, then stretch it.
     darker_than_lines = stretch(np.clip(line_level * LINE_INK_FACTOR, 0, 255).astype(np.uint8), darkness.shape)
-    over_lines = cv2.compare(darkness, darker_than_lines, cv2.CMP_GT)
+    not_over_lines = cv2.compare(darkness, darker_than_lines, cv2.CMP_LE)
     # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
-    fringe = cv2.dilate(lines, np.ones((2 * LINE_FRINGE_PX + 1, 2 * LINE_FRINGE_PX + 1), np.uint8))
-    line_only = cv2.bitwise_and(fringe, cv2.bitwise_not(over_lines))
+    fringe = np.ones((2 * LINE_FRINGE_PX + 1, 2 * LINE_FRINGE_PX + 1), np.uint8)
+    on_horizontal, on_vertical = (cv2.bitwise_and(cv2.dilate(found, fringe), not_over_lines) if cv2.countNonZero(found)
+                                  else None for found in (horizontal, vertical))
+    line_only = on_vertical if on_horizontal is None else \
+        on_horizontal if on_vertical is None else cv2.bitwise_or(on_horizontal, on_vertical)
     cleaned = cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
     # Where a stroke crossed a line, removing the line cut the stroke; a small closing finds
-    # those gaps, and only removed ink pixels inside them are put back.
-    bridged = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, _ellipse(_px(BRIDGE_RADIUS_PX, factor)))
-    restored = cv2.bitwise_and(bridged, cv2.bitwise_and(line_only, ink))
+    # those gaps, and only removed ink pixels inside them are put back. On a horizontal line
+    # a pixel must also have the stroke above and below it: two digits standing on one line
+    # are bridged along it, not across, and must stay apart. (Digits side by side are never
+    # bridged along a vertical line.)
+    radius = _px(BRIDGE_RADIUS_PX, factor)
+    bridged = cv2.bitwise_and(cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, _ellipse(radius)), ink)
+    restored = np.zeros_like(ink) if on_vertical is None else cv2.bitwise_and(bridged, on_vertical)
+    if on_horizontal is not None:
+        # As far across as the closing reaches: a line and its fringe, a few pixels thick.
+        (above, above_anchor), (below, below_anchor) = _above_and_below(2 * radius)
+        across = cv2.bitwise_and(cv2.dilate(cleaned, above, anchor=above_anchor),
+                                 cv2.dilate(cleaned, below, anchor=below_anchor))
+        restored = cv2.bitwise_or(restored, cv2.bitwise_and(bridged, cv2.bitwise_and(on_horizontal, across)))
     return InkLayers(cv2.bitwise_or(cleaned, restored), lines, cv2.bitwise_and(line_only, cv2.bitwise_not(restored)))
+
+
+@lru_cache(maxsize=None)
+def _above_and_below(reach: int) -> tuple[tuple[np.ndarray, tuple[int, int]], tuple[np.ndarray, tuple[int, int]]]:
+    """Dilation kernels and anchors that see ink up to ``reach`` rows above, and below, a pixel.
+
+    Each looks one column either way too, so that a slanted stroke still counts.
+    """
+    above = np.zeros((reach + 1, 3), np.uint8)
+    above[:reach] = 1
+    return (above, (1, reach)), (np.ascontiguousarray(above[::-1]), (1, 0))
 
 
 def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:

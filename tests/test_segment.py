@@ -213,6 +213,24 @@ def test_small_digits_on_a_line_under_a_big_digit_stay_separate():
     assert found[0][3] > 80 and all(box[3] < 40 for box in found[1:])
 
 
+def test_small_digits_standing_on_one_ruled_line_stay_apart():
+    # Taking out the line cuts both digits; putting back what the line cut must bridge
+    # across the line, not along it to the neighbour 4 px away.
+    page = blank_page()
+    rule_colour, line_y, gap_px = (205, 170, 140), 210, 4
+    for y in range(line_y % 30, 480, 30):
+        cv2.line(page, (0, y), (639, y), rule_colour, 2)
+    x = 300
+    for character in "05":
+        (width, height), _ = cv2.getTextSize(character, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
+        cv2.putText(page, character, (x, line_y + height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (40, 40, 40), 2,
+                    cv2.LINE_AA)
+        x += width + gap_px
+    found = sorted(boxes_of(cv2.GaussianBlur(page, (0, 0), 0.8)))
+    assert len(found) == 2, found
+    assert all(y < line_y < y + h for _, y, _, h in found)   # each digit whole across the line
+
+
 @pytest.mark.parametrize("factor", [1, 2])
 def test_plain_and_vectorised_piece_merging_join_the_same_pairs(factor):
     # _merge_pieces tests a frame's few pieces in plain Python and a grid page's many specks
