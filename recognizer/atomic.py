@@ -63,6 +63,21 @@ def checked_target(target: str | os.PathLike[str]) -> Path:
     return target
 
 
+def checked_folder(folder: str | os.PathLike[str]) -> Path:
+    """``folder`` as a folder that files can be written into, made now if missing.
+
+    Raises OSError (one line) when it, or a folder on its path, is a file.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OSError(f"{folder} is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OSError(f"{folder}: a folder on its path is a file") from None
+    return folder
+
+
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

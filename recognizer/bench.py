@@ -65,7 +65,7 @@ import torch
 
 from recognizer import scenes
 from recognizer.arguments import non_negative_float, positive_float
-from recognizer.atomic import atomic_path, atomic_write_text
+from recognizer.atomic import atomic_path, atomic_write_text, checked_folder
 from recognizer.model import IMAGE_SIDE
 from recognizer.scenes import Box, DigitPool, Scene
 
@@ -1059,8 +1059,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from recognizer.checkpoint import CheckpointError
     from recognizer.data import MnistUnavailable
 
-    if args.out.exists() and not args.out.is_dir():
-        log.error("--out %s is a file; give a folder", args.out)
+    try:
+        checked_folder(args.out)
+    except OSError as error:
+        log.error("--out %s", error)
         return 2
     try:
         report = run(args, sys.argv[1:] if argv is None else argv)

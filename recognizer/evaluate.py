@@ -36,6 +36,7 @@ import numpy as np
 from recognizer import scenes
 from recognizer.arguments import positive_int
 from recognizer.atomic import atomic_path, atomic_write_text, checked_target
+from recognizer.images import write_image
 from recognizer.model import IMAGE_SIDE
 from recognizer.scenes import Box, DigitPool, Scene
 
@@ -299,8 +300,7 @@ def _save_failure(folder: Path, name: str, scene: Scene, recognition, matching: 
                     cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
     for suffix, picture in (("", view), ("_raw", scene.image)):
         with atomic_path(folder / f"{name}{suffix}.png") as tmp:
-            if not cv2.imwrite(str(tmp), picture):
-                raise OSError(f"could not write {tmp}")
+            write_image(tmp, picture)
 
 
 def evaluate(recognizer: DigitReader, categories: Sequence[str] = scenes.CATEGORIES,

@@ -1,4 +1,4 @@
-"""Reading image files robustly, and expanding command-line paths into image files.
+"""Reading image files robustly, expanding command-line paths into image files, writing images.
 
 Every image comes back as 8-bit BGR, whatever was on disk (gray, RGB, RGBA, palette,
 16-bit), so the recognizer and the drawing code only ever see one format. Every way a
@@ -191,3 +191,9 @@ def _composite_on_paper(bgra: np.ndarray) -> np.ndarray:
 def _first_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[0].strip() if lines else "unknown error"
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray, params: Iterable[int] = ()) -> None:
+    """``cv2.imwrite``, raising a one-line OSError where OpenCV only returns False."""
+    if not cv2.imwrite(str(path), image, list(params)):
+        raise OSError(f"could not write {path}")

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from recognizer.atomic import atomic_write_text, checked_target
+from recognizer.images import write_image
 from recognizer.recognize import Recognition
 from recognizer.still import recognition_to_json
 
@@ -52,12 +53,12 @@ def save_snapshot(root: str | os.PathLike[str], frame: np.ndarray, annotated: np
     temporary = root / f".{stamp}.partial"
     temporary.mkdir()
     try:
-        _write_png(temporary / RAW_NAME, frame)
-        _write_png(temporary / ANNOTATED_NAME, annotated)
+        write_image(temporary / RAW_NAME, frame)
+        write_image(temporary / ANNOTATED_NAME, annotated)
         detected = [bool(pixels.any()) for pixels in recognition.inputs]  # a crop always holds ink
         for index, (digit, pixels) in enumerate(zip(recognition.digits, recognition.inputs)):
             if detected[index]:
-                _write_png(temporary / INPUT_NAME.format(index=index, label=digit.label), pixels)
+                write_image(temporary / INPUT_NAME.format(index=index, label=digit.label), pixels)
         predictions = {**extra, **recognition_to_json(recognition)}
         for entry, track, found in zip(predictions["digits"], tracks, detected):
             entry["track"] = int(track)
@@ -77,11 +78,6 @@ def _publish(temporary: Path, path: Path) -> None:
     except OSError as error:
         raise OSError(f"could not save {path} ({error.strerror or error}); "
                       f"what was written is in {temporary}") from None
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"could not write {path}")
 
 
 class JsonlWriter:

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import cv2
 import numpy as np
 
-from recognizer.atomic import atomic_path
+from recognizer.atomic import atomic_path, checked_folder
 from recognizer.draw import draw_recognition
-from recognizer.images import ImageReadError, list_images, read_image
+from recognizer.images import ImageReadError, list_images, read_image, write_image
 from recognizer.recognize import Recognition, Recognizer
 from recognizer.sheet import MAX_ENTRIES as MAX_SHEET_ENTRIES
 from recognizer.sheet import SheetEntry, save_contact_sheet, thumbnail
@@ -106,13 +105,7 @@ class AnnotatedImageWriter:
     SUFFIX = ".png"  # lossless, whatever the input was: the drawn labels stay sharp
 
     def __init__(self, folder: str | os.PathLike[str], inputs: Sequence[str]) -> None:
-        self.folder = Path(folder)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise OSError(f"{self.folder} is a file; give a folder for the annotated images")
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise OSError(f"{self.folder}: a folder on its path is a file") from None
+        self.folder = checked_folder(folder)
         self._inputs = {os.path.realpath(path) for path in inputs}
         self._used: set[str] = set()
         self.saved = 0
@@ -129,8 +122,7 @@ class AnnotatedImageWriter:
     def write(self, file: str, annotated: np.ndarray) -> Path:
         path = self.path_for(file)
         with atomic_path(path) as temporary:
-            if not cv2.imwrite(str(temporary), annotated):
-                raise OSError(f"could not write {path}")
+            write_image(temporary, annotated)
         self.saved += 1
         return path
 

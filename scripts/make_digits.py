@@ -29,6 +29,7 @@ if str(PROJECT_ROOT) not in sys.path:  # run as a file (python scripts/make_digi
 
 from recognizer import scenes  # noqa: E402
 from recognizer.atomic import atomic_path, atomic_write_text  # noqa: E402
+from recognizer.images import write_image  # noqa: E402
 from recognizer.scenes import DigitPool, Scene  # noqa: E402
 
 log = logging.getLogger("make_digits")
@@ -124,8 +125,7 @@ def write_samples(out: Path, seed: int, pool: DigitPool) -> dict[str, list[str]]
         scene = sample.make(np.random.default_rng([seed, index]), pool)
         name = SAMPLE_NAME.format(index)
         with atomic_path(out / name) as tmp:
-            if not cv2.imwrite(str(tmp), scene.image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]):
-                raise OSError(f"could not write {out / name}")
+            write_image(tmp, scene.image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
         labels[name] = list(scene.numbers)
         height, width = scene.image.shape[:2]
         log.info("%-12s %4d x %-4d %7.1f kB  %-22s %s", name, width, height, (out / name).stat().st_size / 1e3,

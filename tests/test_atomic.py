@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recognizer.atomic import atomic_path, atomic_write_text, checked_target
+from recognizer.atomic import atomic_path, atomic_write_text, checked_folder, checked_target
 
 
 def test_write_creates_parent_folders_and_content(tmp_path: Path) -> None:
@@ -50,3 +50,14 @@ def test_checked_target_refuses_a_folder_or_a_path_below_a_file(tmp_path):
     (tmp_path / "a_file").write_text("")
     with pytest.raises(OSError, match="is a file"):
         checked_target(tmp_path / "a_file" / "out.json")
+
+
+def test_checked_folder_makes_a_folder_and_refuses_a_file(tmp_path):
+    assert checked_folder(tmp_path / "new" / "images") == tmp_path / "new" / "images"
+    assert (tmp_path / "new" / "images").is_dir()
+    assert checked_folder(tmp_path / "new" / "images").is_dir()   # an existing folder is fine
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(OSError, match="is a file"):
+        checked_folder(tmp_path / "a_file")
+    with pytest.raises(OSError, match="a folder on its path is a file"):
+        checked_folder(tmp_path / "a_file" / "images")
