@@ -281,9 +281,10 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
     _, ink = cv2.threshold(darkness, INK_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     _, faint = cv2.threshold(darkness, FAINT_DARKNESS_LEVEL, 255, cv2.THRESH_BINARY)
     horizontal, vertical = straight_lines(faint, factor)
+    has_horizontal, has_vertical = cv2.countNonZero(horizontal) > 0, cv2.countNonZero(vertical) > 0
+    if not (has_horizontal or has_vertical):
+        return InkLayers(ink, horizontal, None)  # no lines: an all-zero mask
     lines = cv2.bitwise_or(horizontal, vertical)
-    if cv2.countNonZero(lines) == 0:
-        return InkLayers(ink, lines, None)
     typical_line = _median_of(darkness, lines)
     # Line darkness varies across a frame (exposure, shadows), so compare with the local level.
     # Pen strokes crossing a line are part of the line mask; leave them out of the estimate.
@@ -294,8 +295,8 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
     not_over_lines = cv2.compare(darkness, darker_than_lines, cv2.CMP_LE)
     # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
     fringe = np.ones((2 * LINE_FRINGE_PX + 1, 2 * LINE_FRINGE_PX + 1), np.uint8)
-    on_horizontal, on_vertical = (cv2.bitwise_and(cv2.dilate(found, fringe), not_over_lines) if cv2.countNonZero(found)
-                                  else None for found in (horizontal, vertical))
+    on_horizontal, on_vertical = (cv2.bitwise_and(cv2.dilate(found, fringe), not_over_lines) if present else None
+                                  for found, present in ((horizontal, has_horizontal), (vertical, has_vertical)))
     line_only = on_vertical if on_horizontal is None else \
         on_horizontal if on_vertical is None else cv2.bitwise_or(on_horizontal, on_vertical)
     cleaned = cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
