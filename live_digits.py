@@ -23,6 +23,7 @@ DEFAULT_SHEET_PATH = Path("out") / "contact_sheet.png"
 DEFAULT_SOURCE = "0"
 DEFAULT_SNAPSHOTS = Path("snapshots")
 DEFAULT_CONFIDENCE = 0.6  # keep equal to recognizer.recognize.DEFAULT_CONFIDENCE_THRESHOLD (test checks)
+INK_CHOICES = ("auto", "dark", "light")  # keep equal to recognizer.segment.INK_CHOICES' set (test checks)
 EXIT_FAILURE = 2        # nothing could be done: bad arguments, no model, no readable image
 EXIT_OUTPUT_CLOSED = 1  # stdout was closed by its reader (e.g. piped into head)
 FFMPEG_QUIET = -8       # AV_LOG_QUIET
@@ -50,6 +51,7 @@ examples:
   python live_digits.py --still scans/ --json > results.json
   python live_digits.py --still photo.jpg --conf 0.8 --show --no-sheet
   python live_digits.py --still scans/ --save out/annotated   each image with its boxes drawn
+  python live_digits.py --source 0 --ink light      chalk on a blackboard
 
 keys (live window):
   q / Esc  quit            s  snapshot into --snapshots     space  pause / resume
@@ -94,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="play a video file or image folder at its frame rate (default: as fast as "
                              "frames are processed, none dropped)")
     source.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N processed frames")
+    source.add_argument("--ink", choices=INK_CHOICES, default=None,
+                        help="dark ink on light paper, light ink on a dark ground (chalk, a black paint "
+                             "canvas, MNIST's own images), or auto: judged per image (default: auto for "
+                             "--still and image folders, dark for a camera or video, where a passing "
+                             "shadow must not flip it)")
     model = parser.add_argument_group("model")
     model.add_argument("--model", metavar="PATH", default=None,
                        help="model checkpoint (default: models/mlp.pt in the project)")
@@ -191,7 +198,7 @@ def run_still_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
 
     paths = args.paths or [_display_path(DEFAULT_STILL_FOLDER)]
     options = StillOptions(json_output=args.json, sheet_path=None if args.no_sheet else args.sheet,
-                           show=args.show, save_dir=args.save)
+                           show=args.show, save_dir=args.save, ink=args.ink or "auto")
     return run_still(paths, recognizer, options)
 
 
@@ -207,8 +214,11 @@ def run_live_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
         log.error("%s", error)
         return EXIT_FAILURE
     log.info("reading %s", source.description)
+    # Separate pictures are read one by one, as still mode reads them; the frames of a
+    # camera or video keep one polarity.
+    ink = args.ink or ("dark" if source.frames_related else "auto")
     options = LiveOptions(show=not args.headless, record=args.record, jsonl=args.jsonl,
-                          max_frames=args.max_frames, snapshots=args.snapshots)
+                          max_frames=args.max_frames, snapshots=args.snapshots, ink=ink)
     with source:
         try:
             return LiveLoop(recognizer, DigitTracker(), options).run(source)

@@ -39,6 +39,7 @@ from recognizer.atomic import atomic_path, atomic_write_text, checked_target
 from recognizer.images import write_image
 from recognizer.model import IMAGE_SIDE
 from recognizer.scenes import Box, DigitPool, Scene
+from recognizer.segment import INK_CHOICES
 
 log = logging.getLogger("recognizer.evaluate")
 
@@ -49,6 +50,7 @@ MIN_MATCH_WIDTH_FRACTION = 0.4
 DEFAULT_PER_CATEGORY = 150
 DEFAULT_SEED = 0
 DEFAULT_MAX_FAILURES_SAVED = 12   # per category: enough to see the pattern, few enough to look at
+DEFAULT_INK = "auto"              # images are read as still mode reads them (segment.INK_CHOICES)
 
 # What the product must reach (read right, and precision where false alarms matter).
 READ_RIGHT_TARGETS: dict[str, float] = {
@@ -69,7 +71,7 @@ FAILURE_VIEW_MIN_SIDE = 240       # small scans are enlarged so the overlay text
 class DigitReader(Protocol):
     """What ``evaluate`` needs from a recogniser (``recognizer.Recognizer`` satisfies it)."""
 
-    def recognize(self, image: np.ndarray): ...   # -> Recognition-like: .digits (label, box), .numbers
+    def recognize(self, image: np.ndarray, ink: str = ...): ...  # -> Recognition-like: .digits (label, box), .numbers
 
     def classify(self, batch: np.ndarray) -> np.ndarray: ...
 
@@ -237,10 +239,11 @@ class EvalResult:
     scores: tuple[CategoryScore, ...]
     seconds: float
     digits: str = "MNIST test"   # which MNIST digits the scenes were drawn from
+    ink: str = DEFAULT_INK       # the polarity the images were read with
 
     def as_dict(self) -> dict[str, object]:
         return {"model": self.model, "model_meta": self.model_meta, "seed": self.seed, "digits": self.digits,
-                "per_category": self.per_category, "seconds": self.seconds,
+                "ink": self.ink, "per_category": self.per_category, "seconds": self.seconds,
                 "scores": [score.as_dict() for score in self.scores]}
 
 
@@ -306,13 +309,16 @@ def _save_failure(folder: Path, name: str, scene: Scene, recognition, matching: 
 def evaluate(recognizer: DigitReader, categories: Sequence[str] = scenes.CATEGORIES,
              per_category: int = DEFAULT_PER_CATEGORY, seed: int = DEFAULT_SEED, pool: DigitPool | None = None,
              failures_dir: str | Path | None = None,
-             max_failures_saved: int = DEFAULT_MAX_FAILURES_SAVED) -> list[CategoryScore]:
-    """Score ``recognizer`` on ``per_category`` generated images of each category."""
+             max_failures_saved: int = DEFAULT_MAX_FAILURES_SAVED, ink: str = DEFAULT_INK) -> list[CategoryScore]:
+    """Score ``recognizer`` on ``per_category`` generated images of each category.
+
+    Every image is read with ``ink`` (still mode's default, "auto", unless told otherwise).
+    """
     pool = pool if pool is not None else DigitPool.mnist_test()
     threshold = getattr(recognizer, "confidence_threshold", None)
     # The first call pays one-off costs (thread pools, lazy imports) that would otherwise
     # be charged to the first category's milliseconds per image.
-    recognizer.recognize(np.full(WARM_UP_IMAGE_SHAPE, 255, np.uint8))
+    recognizer.recognize(np.full(WARM_UP_IMAGE_SHAPE, 255, np.uint8), ink)
     scores = []
     for category in categories:
         started = time.perf_counter()
@@ -328,7 +334,7 @@ def evaluate(recognizer: DigitReader, categories: Sequence[str] = scenes.CATEGOR
         saved = 0
         for index, scene in enumerate(category_scenes):
             start = time.perf_counter()
-            recognition = recognizer.recognize(scene.image)
+            recognition = recognizer.recognize(scene.image, ink)
             milliseconds = (time.perf_counter() - start) * 1e3
             matching, read_right, uncertain = score_image(scene, recognition, threshold)
             right = sum(read_right)
@@ -469,7 +475,7 @@ def markdown_table(result: EvalResult) -> str:
     model_line = f"Model `{result.model}`" + _model_summary(result.model_meta)
     lines = [
         model_line + f"; {result.digits} digits, seed {result.seed}, {result.per_category} images per "
-                     f"category, {result.seconds:.0f} s.",
+                     f"category read with --ink {result.ink}, {result.seconds:.0f} s.",
         "",
         "| category | images | digits | recall | precision | label acc. | **read right** | shown as ? "
         "| images exact | original script | ms/image | target |",
@@ -520,6 +526,8 @@ CATEGORY_HELP = {
     scenes.PRINTED: "1-4 digits in Hershey fonts, black on white",
     scenes.SCAN: "one small (40-120 px) cropped scan of a handwritten digit",
     scenes.PAPER_PHOTO: "one handwritten digit photographed on tinted paper under uneven light",
+    scenes.LIGHT_ON_DARK: "a clean scene with its tones inverted: light digits on a dark ground",
+    scenes.MNIST_IMAGE: "an MNIST digit as its own 28x28 image, light on dark",
 }
 
 
@@ -554,6 +562,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="draw the scenes from MNIST test digits (default: the figures to report) or "
                              "from the validation digits the model's train.py run held out (to tune "
                              "pipeline settings without looking at the test digits)")
+    parser.add_argument("--ink", choices=INK_CHOICES, default=DEFAULT_INK,
+                        help="ink polarity the images are read with, as live_digits.py --ink "
+                             f"(default: {DEFAULT_INK}, as still mode; live clips are read as dark ink, as "
+                             "live mode reads a camera)")
     parser.add_argument("--live", action="store_true",
                         help="also score live mode (tracking, smoothed labels) on shaking-camera clips")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -591,10 +603,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         digits = f"MNIST validation ({recipe['val_size']} held out by train.py, seed {recipe['seed']})"
     started = time.perf_counter()
     scores = evaluate(recognizer, args.categories, args.per_category, args.seed, pool,
-                      failures_dir=args.failures, max_failures_saved=args.max_failures)
+                      failures_dir=args.failures, max_failures_saved=args.max_failures, ink=args.ink)
     result = EvalResult(model=recognizer.name, model_meta=recognizer.meta, seed=args.seed,
                         per_category=args.per_category, scores=tuple(scores),
-                        seconds=time.perf_counter() - started, digits=digits)
+                        seconds=time.perf_counter() - started, digits=digits, ink=args.ink)
     table = markdown_table(result)
     if args.live:
         table += "\nLive mode:\n\n" + live_markdown(evaluate_live(recognizer, seed=args.seed, pool=pool))

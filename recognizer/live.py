@@ -61,6 +61,7 @@ class LiveOptions:
     jsonl: Path | None = None            # one JSON object per processed frame
     max_frames: int | None = None
     snapshots: Path = Path("snapshots")
+    ink: str = "dark"                    # segment.INK_CHOICES: a camera reads one polarity throughout
 
 
 @dataclass
@@ -115,7 +116,7 @@ class LiveLoop:
 
     # -- one frame ------------------------------------------------------------------------
     def process(self, frame: Frame) -> LiveFrame:
-        raw = self.recognizer.recognize(frame.image)
+        raw = self.recognizer.recognize(frame.image, self.options.ink)
         for name, value in (("segment", raw.times.segment_ms), ("crops", raw.times.crops_ms),
                             ("inference", raw.times.inference_ms)):
             self.stages.add(name, value)
@@ -134,7 +135,7 @@ class LiveLoop:
         probabilities = np.array([t.probabilities for t in tracked], np.float32).reshape(len(tracked), NUM_CLASSES)
         numbers = self.recognizer.numbers_of(digits, groups)
         shown = Recognition(digits, numbers, tuple(tuple(group) for group in groups), inputs, probabilities,
-                            raw.times)
+                            raw.times, raw.light_ink)
         track_ms = (time.perf_counter() - started) * 1e3
         self.stages.add("track", track_ms)
         return LiveFrame(frame, shown, tuple(t.track for t in tracked), track_ms)
@@ -143,7 +144,7 @@ class LiveLoop:
         started = time.perf_counter()
         image = live.frame.image
         if self.view.threshold_view:
-            image = cv2.cvtColor(ink_mask(to_gray(image)), cv2.COLOR_GRAY2BGR)
+            image = cv2.cvtColor(ink_mask(to_gray(image), live.shown.light_ink), cv2.COLOR_GRAY2BGR)
         # Re-read at the current threshold: + and - while paused change what a frame shows.
         shown = self.recognizer.reread(live.shown)
         canvas = draw_recognition(image, shown, self.recognizer.text_of)

@@ -14,7 +14,7 @@ from recognizer.checkpoint import load_checkpoint
 from recognizer.layout import layout
 from recognizer.model import IMAGE_SIDE, NUM_CLASSES, DigitMLP, inference_model
 from recognizer.normalize import normalize_digits, to_gray
-from recognizer.segment import find_digits
+from recognizer.segment import find_digits_of_ink
 
 Box = tuple[int, int, int, int]  # x, y, width, height in the image's pixel coordinates
 DEFAULT_CONFIDENCE_THRESHOLD = 0.6
@@ -62,6 +62,7 @@ class Recognition:
     inputs: np.ndarray                   # N x 28 x 28 uint8: exactly what the model saw
     probabilities: np.ndarray            # N x 10
     times: StageTimes
+    light_ink: bool = False              # the digits were read as light ink on a dark ground
 
 
 class Recognizer:
@@ -108,8 +109,13 @@ class Recognizer:
         pixels = torch.from_numpy(np.divide(batch, PIXEL_MAX, dtype=np.float32))
         return torch.softmax(self.model(pixels), dim=1).numpy()
 
-    def recognize(self, image: np.ndarray) -> Recognition:
-        """Find, normalise and classify every digit of a BGR or gray image in one forward pass."""
+    def recognize(self, image: np.ndarray, ink: str = "dark") -> Recognition:
+        """Find, normalise and classify every digit of a BGR or gray image in one forward pass.
+
+        ``ink`` is one of ``segment.INK_CHOICES``: "dark" ink on light paper (a camera's
+        default), "light" ink on a dark ground (chalk, a black paint canvas, MNIST's own
+        images), or "auto", judged per image (still mode's; see ``segment.find_digits_of_ink``).
+        """
         start = time.perf_counter()
         image = np.asarray(image)
         if image.dtype != np.uint8:
@@ -117,7 +123,7 @@ class Recognizer:
         if image.size == 0:
             raise ValueError(f"empty image (shape {image.shape})")
         gray = to_gray(image)
-        regions = find_digits(gray)
+        regions, light_ink = find_digits_of_ink(gray, ink)
         order, groups = layout([region.box for region in regions])
         regions = [regions[i] for i in order]
         segmented = time.perf_counter()
@@ -130,7 +136,8 @@ class Recognizer:
                        zip(probabilities.argmax(axis=1).tolist(), probabilities.max(axis=1).tolist(), regions))
         numbers = self.numbers_of(digits, groups)
         times = StageTimes((segmented - start) * 1e3, (cropped - segmented) * 1e3, (inferred - cropped) * 1e3)
-        return Recognition(digits, numbers, tuple(tuple(g) for g in groups), inputs, probabilities, times)
+        return Recognition(digits, numbers, tuple(tuple(g) for g in groups), inputs, probabilities, times,
+                           light_ink)
 
     def reread(self, recognition: Recognition) -> Recognition:
         """``recognition`` with its numbers written at the current confidence threshold."""

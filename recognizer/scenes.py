@@ -5,7 +5,8 @@ this module imitates it: MNIST *test* digits (never the training digits the mode
 become pen strokes at camera sizes, are laid out as numbers on lines, and are put on paper
 with the things that break naive pipelines - ruled and grid lines, uneven light, shadows,
 a thumb or the desk at the edge, blur, sensor noise and JPEG. Thin paint-program strokes,
-printed (Hershey) digits and small scans cover the other ways digits reach the program.
+printed (Hershey) digits and small scans cover the other ways digits reach the program,
+and inverted scenes the light digits on a dark ground of paint programs and MNIST itself.
 
 Everything is drawn from a caller-supplied ``numpy.random.Generator``, so a seed fixes
 every pixel. Ground-truth boxes are measured from the ink coverage that was actually drawn
@@ -38,8 +39,10 @@ THIN_PEN = "thin_pen"            # one digit drawn with a 1-2 px line, as in a p
 PRINTED = "printed"              # Hershey-font digits, black on white
 SCAN = "scan"                    # one small cropped scan of an MNIST test digit
 PAPER_PHOTO = "paper_photo"      # one digit on a tinted page under gradient light
-CATEGORIES: tuple[str, ...] = (CLEAN, HARD, THIN_PEN, PRINTED, SCAN, PAPER_PHOTO)
-SINGLE_DIGIT_CATEGORIES: tuple[str, ...] = (THIN_PEN, SCAN, PAPER_PHOTO)
+LIGHT_ON_DARK = "light_on_dark"  # a clean scene with its tones inverted: light digits on a dark ground
+MNIST_IMAGE = "mnist"            # an MNIST digit as MNIST stores it: its own 28x28 image, light on dark
+CATEGORIES: tuple[str, ...] = (CLEAN, HARD, THIN_PEN, PRINTED, SCAN, PAPER_PHOTO, LIGHT_ON_DARK, MNIST_IMAGE)
+SINGLE_DIGIT_CATEGORIES: tuple[str, ...] = (THIN_PEN, SCAN, PAPER_PHOTO, MNIST_IMAGE)
 
 # ---------------------------------------------------------------------------------------
 # Ink and ground truth
@@ -935,6 +938,26 @@ def make_camera_scene(rng: np.random.Generator, pool: DigitPool, kind: str = HAR
     return compose_camera_scene(rng, pool, lines, conditions, category=kind)
 
 
+def make_mnist_image_scene(rng: np.random.Generator, pool: DigitPool) -> Scene:
+    """An MNIST digit as MNIST stores it, its own 28x28 image (light on dark, the digit
+    centred by its mass, strokes sometimes touching the edge): what people try first."""
+    glyph, label = pool.pick_any(rng)
+    coverage = glyph.astype(np.float32) / 255.0
+    box = _box_of(coverage >= INK_COVERAGE_FOR_BOX)
+    if box is None:
+        raise RuntimeError("an MNIST digit without ink")
+    image = cv2.cvtColor(np.ascontiguousarray(glyph, np.uint8), cv2.COLOR_GRAY2BGR)
+    return Scene(image, (box,), (label,), ((str(label),),), MNIST_IMAGE, _ink_owner([coverage], *coverage.shape),
+                 ("natural",))
+
+
+def make_light_on_dark_scene(rng: np.random.Generator, pool: DigitPool) -> Scene:
+    """A clean scene with its tones inverted: light digits on a dark ground, as a paint program
+    with a black canvas, chalk on a board or MNIST's own images show them. Same truth."""
+    scene = make_camera_scene(rng, pool, CLEAN)
+    return dataclasses.replace(scene, image=cv2.bitwise_not(scene.image), category=LIGHT_ON_DARK)
+
+
 # ---------------------------------------------------------------------------------------
 # Single digits, thin pens and print
 # ---------------------------------------------------------------------------------------
@@ -1111,6 +1134,8 @@ SCENE_MAKERS: dict[str, Callable[[np.random.Generator, DigitPool], Scene]] = {
     PRINTED: make_printed_scene,
     SCAN: make_scan_scene,
     PAPER_PHOTO: make_paper_photo_scene,
+    LIGHT_ON_DARK: make_light_on_dark_scene,
+    MNIST_IMAGE: make_mnist_image_scene,
 }
 
 

@@ -41,6 +41,7 @@ class StillOptions:
     sheet_path: str | os.PathLike[str] | None = None  # None: no contact sheet file
     show: bool = False                                 # show the contact sheet in a window
     save_dir: str | os.PathLike[str] | None = None     # None: annotated images are not written
+    ink: str = "auto"                                  # segment.INK_CHOICES; auto: judged per image
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,7 +128,7 @@ class AnnotatedImageWriter:
         return path
 
 
-def recognize_file(path: str, recognizer: Recognizer) -> tuple[ImageResult, np.ndarray | None]:
+def recognize_file(path: str, recognizer: Recognizer, ink: str = "auto") -> tuple[ImageResult, np.ndarray | None]:
     """Read and recognise one file; returns the result and the image (None on failure)."""
     try:
         image = read_image(path)
@@ -135,15 +136,16 @@ def recognize_file(path: str, recognizer: Recognizer) -> tuple[ImageResult, np.n
         return ImageResult(path, error=error.reason), None
     height, width = image.shape[:2]
     try:
-        recognition = recognizer.recognize(image)
+        recognition = recognizer.recognize(image, ink)
     except Exception as error:  # noqa: BLE001 - one odd image must not end a run over a folder
         log.debug("recognition of %s failed", path, exc_info=True)
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         reason = f"recognition failed ({type(error).__name__}{': ' + detail if detail else ''})"
         return ImageResult(path, width, height, error=reason), None
     times = recognition.times
-    log.debug("%s: %dx%d, %d digits; segment %.1f ms, crops %.1f ms, inference %.1f ms", path, width, height,
-              len(recognition.digits), times.segment_ms, times.crops_ms, times.inference_ms)
+    log.debug("%s: %dx%d, %d digits (%s ink); segment %.1f ms, crops %.1f ms, inference %.1f ms", path, width,
+              height, len(recognition.digits), "light" if recognition.light_ink else "dark", times.segment_ms,
+              times.crops_ms, times.inference_ms)
     return ImageResult(path, width, height, recognition), image
 
 
@@ -168,7 +170,7 @@ def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOption
     sheet_entries: list[SheetEntry] = []
     write_failed = False
     for file in files:
-        result, image = recognize_file(file, recognizer)
+        result, image = recognize_file(file, recognizer, options.ink)
         results.append(result)
         if options.json_output:
             if result.error is not None:

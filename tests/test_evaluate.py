@@ -113,7 +113,7 @@ class _Oracle:
     def _key(image: np.ndarray) -> str:
         return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()
 
-    def recognize(self, image: np.ndarray) -> _Reading:
+    def recognize(self, image: np.ndarray, ink: str = "dark") -> _Reading:
         scene = self.known.get(self._key(image))
         if scene is None:  # e.g. evaluate's warm-up call on a blank page
             return _Reading((), ())

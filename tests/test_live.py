@@ -144,6 +144,38 @@ def test_one_image_as_a_live_source_shows_its_digits_at_once(tmp_path):
     assert [r["numbers"] for r in read_jsonl(tmp_path / "f.jsonl")] == [["31", "415"]]
 
 
+def test_light_ink_video_needs_ink_light_and_the_threshold_view_follows_it(clip, tmp_path):
+    # Chalk on a board: the clip with its tones inverted. A camera or video keeps one
+    # polarity (dark unless told), so the board is read only with --ink light.
+    video = write_video(tmp_path / "board.avi", tuple(cv2.bitwise_not(frame) for frame in clip.frames))
+    for ink, expected in (("light", list(clip.numbers)), (None, [])):
+        jsonl = tmp_path / f"{ink}.jsonl"
+        result = run_cli("--source", str(video), "--headless", "--jsonl", str(jsonl), *(["--ink", ink] if ink else []))
+        assert result.returncode == 0, result.stderr
+        assert read_jsonl(jsonl)[-1]["numbers"] == expected
+    loop = LiveLoop(Recognizer.load(), DigitTracker(), LiveOptions(show=False, ink="light"))
+    with open_source(str(video)) as source:
+        for _ in range(SETTLE_FRAMES):
+            live = loop.process(source.read())
+    loop.handle_key(ord("t"), live, loop.render(live, fps=30.0))
+    ink_view = loop.render(live, fps=30.0)
+    x, y, w, h = live.shown.digits[0].box
+    # The threshold view shows the ink the segmenter read: the light strokes, white on black.
+    assert ink_view[y:y + h, x:x + w].max() == 255 and np.mean(ink_view[y:y + h, x:x + w] == 255) < 0.6
+
+
+def test_an_image_folder_of_light_digits_is_read_like_still_mode(tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for name in ("digit17.png", "digit19.png"):
+        cv2.imwrite(str(folder / name), cv2.bitwise_not(cv2.imread(str(PROJECT_ROOT / "digits" / name))))
+    result = run_cli("--source", str(folder), "--headless", "--jsonl", str(tmp_path / "f.jsonl"))
+    assert result.returncode == 0, result.stderr
+    still = json.loads(run_cli("--still", "--json", "--no-sheet", str(folder)).stdout)["images"]
+    shown = [r["numbers"] for r in read_jsonl(tmp_path / "f.jsonl")]
+    assert shown == [image["numbers"] for image in still] and shown[0] == ["31", "415"]
+
+
 @pytest.mark.parametrize("args", [["--fps", "inf"], ["--fps", "0"], ["--fps", "nan"], ["--fps", "-3"]],
                          ids=["inf", "zero", "nan", "negative"])
 def test_a_frame_rate_must_be_finite_and_positive(clip_video, tmp_path, args):

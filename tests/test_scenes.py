@@ -200,3 +200,14 @@ def test_every_digit_of_a_shaky_clip_is_in_view(pool):
         clip = scenes.make_shaky_clip(scenes.scene_rng(seed, "live", 0), pool, 3, scenes.HARD)
         for digit in range(len(clip.labels)):
             assert any(frame[digit] is not None for frame in clip.boxes), (seed, digit)
+
+
+def test_light_on_dark_is_a_clean_scene_inverted_and_mnist_is_the_digit_itself(pool: DigitPool) -> None:
+    clean = scenes.make_camera_scene(scenes.scene_rng(0, "x", 0), pool, scenes.CLEAN)
+    light = scenes.make_light_on_dark_scene(scenes.scene_rng(0, "x", 0), pool)
+    assert np.array_equal(light.image, 255 - clean.image) and light.boxes == clean.boxes
+    assert light.labels == clean.labels and light.category == scenes.LIGHT_ON_DARK
+    mnist = scenes.make_mnist_image_scene(scenes.scene_rng(0, "x", 0), pool)
+    digit = mnist.image[:, :, 0]
+    assert mnist.image.shape == (28, 28, 3) and any(np.array_equal(digit, image) for image in pool.images)
+    assert mnist.boxes == (_box_of(digit >= 128),)

@@ -202,6 +202,47 @@ def test_light_ink_on_dark_background_with_light_ink_setting():
     assert len(find_digits(board, light_ink=True)) == 1
 
 
+@pytest.mark.parametrize("index", range(3))
+def test_auto_ink_reads_a_page_and_its_inverse_alike(pool, index):
+    gray = to_gray(make_camera_scene(scene_rng(0, "ink", index), pool, "clean").image)
+    regions, light = segment.find_digits_of_ink(gray, "auto")
+    assert not light and [r.box for r in regions] == [r.box for r in find_digits(gray)] != []
+    assert segment.light_ink_score(gray) < 0 < segment.LIGHT_INK_CLEAR_SCORE < segment.light_ink_score(255 - gray)
+    inverted, light = segment.find_digits_of_ink(255 - gray, "auto")
+    assert light and [r.box for r in inverted] == [r.box for r in regions]
+    assert segment.find_digits_of_ink(255 - gray, "dark") == ([], False) or \
+        len(segment.find_digits_of_ink(255 - gray, "dark")[0]) < len(regions)
+    with pytest.raises(ValueError, match="ink"):
+        segment.find_digits_of_ink(gray, "white")
+
+
+def test_auto_ink_reads_the_other_polarity_when_its_first_choice_finds_nothing():
+    # A light digit on a mid-gray board crossed by a dark line: the detail leans light, but
+    # not clearly, so dark ink is read first; it finds nothing, so light ink is read too.
+    board = np.full((240, 320), 120, np.uint8)
+    board[40] = 30
+    cv2.putText(board, "7", (150, 160), cv2.FONT_HERSHEY_SIMPLEX, 2, 230, 6)
+    assert 0 < segment.light_ink_score(board) < segment.LIGHT_INK_CLEAR_SCORE
+    assert find_digits(board) == []
+    regions, light = segment.find_digits_of_ink(board, "auto")
+    assert light and [region.box for region in regions] == [region.box for region in find_digits(board, True)]
+    board[41:44] = 30  # a thicker line: the detail leans dark, and dark ink is all that is read
+    assert segment.light_ink_score(board) < 0 and segment.find_digits_of_ink(board, "auto") == ([], False)
+
+
+def test_a_digit_touching_the_edge_of_a_tiny_crop_is_found(mnist_test):
+    # MNIST's own images are 28x28 crops whose strokes may reach the edge (test image 262,
+    # a 7, touches the left one). In a larger frame the same stroke would be cut by the edge.
+    images, labels = mnist_test
+    crop = images[262]
+    assert crop[:, 0].max() > 0 and labels[262] == 7
+    regions, light = segment.find_digits_of_ink(crop, "auto")
+    assert light and len(regions) == 1 and regions[0].box[0] == 0
+    frame = np.zeros((240, 320), np.uint8)
+    frame[100:128, :28] = crop
+    assert find_digits(frame, light_ink=True) == []
+
+
 def test_small_digits_on_a_line_under_a_big_digit_stay_separate():
     page = blank_page()
     ink = (30, 30, 30)

@@ -262,6 +262,26 @@ def test_reads_numbers_in_reading_order(tmp_path: Path, real_model: Path,
     assert len(boxes_x) == 10 and boxes_x == sorted(boxes_x)
 
 
+def test_light_digits_on_a_dark_ground_are_read_by_default(tmp_path: Path, real_model: Path,
+                                                          mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    # A white-on-black picture (a paint program's black canvas) and MNIST's own 28x28 images,
+    # whose digits may touch the image's edge, as well as ink on paper in the same run.
+    images, labels = mnist_test
+    cv2.imwrite(str(tmp_path / "board.png"), cv2.bitwise_not(handwritten_number("123", mnist_test)))
+    cv2.imwrite(str(tmp_path / "paper.png"), handwritten_number("45", mnist_test))
+    first_mnist = 5
+    for index in range(first_mnist):
+        cv2.imwrite(str(tmp_path / f"mnist{index}.png"), images[index])
+    names = ["board.png", "paper.png"] + [f"mnist{index}.png" for index in range(first_mnist)]
+    completed = run_cli("--still", "--json", "--no-sheet", *names, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    read = [image["numbers"] for image in json.loads(completed.stdout)["images"]]
+    assert read == [["123"], ["45"]] + [[str(label)] for label in labels[:first_mnist]]
+    # --ink dark reads the board as dark ink on light paper: nothing there.
+    forced = run_cli("--still", "--json", "--no-sheet", "--ink", "dark", "board.png", "paper.png", cwd=tmp_path)
+    assert [image["numbers"] for image in json.loads(forced.stdout)["images"]] == [[], ["45"]]
+
+
 # -- model and mode errors ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model_content", [None, b"not a checkpoint at all"])
@@ -307,6 +327,12 @@ def test_the_contact_sheet_format_follows_its_extension(tmp_path: Path, random_m
 def test_cli_default_confidence_matches_the_recognizer() -> None:
     import live_digits  # the CLI keeps its own copy so that --help need not import torch
     assert live_digits.DEFAULT_CONFIDENCE == DEFAULT_CONFIDENCE_THRESHOLD
+
+
+def test_cli_ink_choices_match_the_segmenter() -> None:
+    import live_digits
+    from recognizer.segment import INK_CHOICES
+    assert set(live_digits.INK_CHOICES) == set(INK_CHOICES)
 
 
 # -- building blocks (in process) ------------------------------------------------------------------
