@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import statistics
 import time
 from collections import deque
@@ -103,6 +104,41 @@ class StageLog:
                          if values)
 
 
+class InterruptRequest:
+    """Ctrl-C as a request to stop after the current frame, while the context is entered.
+
+    Python's default turns SIGINT into a KeyboardInterrupt wherever the main thread happens
+    to be, and one raised inside a finaliser (a half-used generator being closed, say) is
+    printed and ignored: a looping video would then run on. A flag checked once a frame
+    cannot be lost. A second Ctrl-C raises KeyboardInterrupt at once, for a frame that hangs.
+    Outside the main thread, where signal handlers cannot be set, Python's default stays.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._installed = False
+        self._previous: object = signal.SIG_DFL
+
+    def __enter__(self) -> "InterruptRequest":
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
+            self._installed = True
+        except ValueError:  # not the main thread
+            pass
+        return self
+
+    def _on_interrupt(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._installed:
+            # None: the previous handler was not set from Python; the default is the best guess.
+            signal.signal(signal.SIGINT, signal.default_int_handler if self._previous is None else self._previous)
+            self._installed = False
+
+
 class LiveLoop:
     def __init__(self, recognizer: Recognizer, tracker: DigitTracker, options: LiveOptions) -> None:
         self.recognizer = recognizer
@@ -113,6 +149,7 @@ class LiveLoop:
         # Off for separate images (``FrameSource.frames_related``): each is read on its own,
         # shown from its first frame, with nothing carried over from the image before.
         self.tracking = True
+        self.processed = 0  # frames processed by ``run``
 
     # -- one frame ------------------------------------------------------------------------
     def process(self, frame: Frame) -> LiveFrame:
@@ -215,44 +252,13 @@ class LiveLoop:
         jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
         if options.show:
             cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE)
-        processed = 0
-        fps = 0.0
-        last_time = time.perf_counter()
-        live: LiveFrame | None = None
-        exit_code = EXIT_OK
+        self.processed = 0
+        interrupt = InterruptRequest()
         try:
-            while options.max_frames is None or processed < options.max_frames:
-                if live is None or not self.view.paused:
-                    frame = source.read()
-                    if frame is None:
-                        break
-                    live = self.process(frame)
-                    processed += 1
-                    now = time.perf_counter()
-                    fps = 1.0 / max(now - last_time, 1e-6) if processed == 1 else \
-                        fps + FPS_SMOOTHING * (1.0 / max(now - last_time, 1e-6) - fps)
-                    last_time = now
-                    if jsonl:
-                        jsonl.write(frame_record(live))
-                canvas = self.render(live, fps)
-                if recorder and not self.view.paused:
-                    recorder.write(canvas)
-                if options.show:
-                    cv2.imshow(WINDOW_TITLE, canvas)
-                    key = cv2.waitKey(PAUSED_KEY_WAIT_MS if self.view.paused else KEY_WAIT_MS) & NO_KEY
-                    if cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) < 1:
-                        break  # the user closed the window
-                    if key != NO_KEY and not self.handle_key(key, live, canvas):
-                        break
-                if not self.view.paused:
-                    # Headless runs print a per-frame line, as detector command lines do; with a
-                    # window the same line is on screen and only logged with -v.
-                    log.log(logging.INFO if not options.show else logging.DEBUG, "frame %d: %d digits %s | %s",
-                            live.frame.index, len(live.shown.digits), " ".join(live.shown.numbers) or "-",
-                            self._frame_speed(live))
-        except KeyboardInterrupt:
-            log.warning("interrupted")
-            exit_code = EXIT_INTERRUPTED
+            with interrupt:
+                self._loop(source, recorder, jsonl, interrupt)
+        except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread
+            interrupt.requested = True
         finally:
             # Each output is finished on its own: one that cannot be saved must not cost the other.
             failures = []
@@ -264,7 +270,9 @@ class LiveLoop:
                         failures.append(error)
             if options.show:
                 cv2.destroyAllWindows()
-        log.info("%d frames processed; median per frame (last %d): %s", processed, STAGE_WINDOW,
+        if interrupt.requested:
+            log.warning("interrupted")
+        log.info("%d frames processed; median per frame (last %d): %s", self.processed, STAGE_WINDOW,
                  self.stages.summary() or "-")
         if recorder and recorder.saved:
             log.info("recording saved to %s (%d frames)", recorder.path, recorder.frames)
@@ -272,7 +280,44 @@ class LiveLoop:
             log.info("frame log saved to %s (%d lines)", jsonl.path, jsonl.lines)
         if failures:
             raise failures[0]
-        return exit_code
+        return EXIT_INTERRUPTED if interrupt.requested else EXIT_OK
+
+    def _loop(self, source: FrameSource, recorder: VideoRecorder | None, jsonl: JsonlWriter | None,
+              interrupt: InterruptRequest) -> None:
+        """Process, show and save frames until the source ends, a key or the window says stop, or Ctrl-C."""
+        options = self.options
+        fps = 0.0
+        last_time = time.perf_counter()
+        live: LiveFrame | None = None
+        while not interrupt.requested and (options.max_frames is None or self.processed < options.max_frames):
+            if live is None or not self.view.paused:
+                frame = source.read()
+                if frame is None:
+                    break
+                live = self.process(frame)
+                self.processed += 1
+                now = time.perf_counter()
+                fps = 1.0 / max(now - last_time, 1e-6) if self.processed == 1 else \
+                    fps + FPS_SMOOTHING * (1.0 / max(now - last_time, 1e-6) - fps)
+                last_time = now
+                if jsonl:
+                    jsonl.write(frame_record(live))
+            canvas = self.render(live, fps)
+            if recorder and not self.view.paused:
+                recorder.write(canvas)
+            if options.show:
+                cv2.imshow(WINDOW_TITLE, canvas)
+                key = cv2.waitKey(PAUSED_KEY_WAIT_MS if self.view.paused else KEY_WAIT_MS) & NO_KEY
+                if cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) < 1:
+                    break  # the user closed the window
+                if key != NO_KEY and not self.handle_key(key, live, canvas):
+                    break
+            if not self.view.paused:
+                # Headless runs print a per-frame line, as detector command lines do; with a
+                # window the same line is on screen and only logged with -v.
+                log.log(logging.INFO if not options.show else logging.DEBUG, "frame %d: %d digits %s | %s",
+                        live.frame.index, len(live.shown.digits), " ".join(live.shown.numbers) or "-",
+                        self._frame_speed(live))
 
     def _frame_speed(self, live: LiveFrame) -> str:
         times = live.shown.times

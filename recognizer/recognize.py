@@ -62,7 +62,7 @@ class Recognition:
     inputs: np.ndarray                   # N x 28 x 28 uint8: exactly what the model saw
     probabilities: np.ndarray            # N x 10
     times: StageTimes
-    light_ink: bool = False              # the digits were read as light ink on a dark ground
+    light_ink: bool = False              # read as light ink on a dark ground (with none found: tried first)
 
 
 class Recognizer:

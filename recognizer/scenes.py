@@ -6,7 +6,7 @@ become pen strokes at camera sizes, are laid out as numbers on lines, and are pu
 with the things that break naive pipelines - ruled and grid lines, uneven light, shadows,
 a thumb or the desk at the edge, blur, sensor noise and JPEG. Thin paint-program strokes,
 printed (Hershey) digits and small scans cover the other ways digits reach the program,
-and inverted scenes the light digits on a dark ground of paint programs and MNIST itself.
+and inverted scenes and MNIST's own 28x28 images the light digits on a dark ground.
 
 Everything is drawn from a caller-supplied ``numpy.random.Generator``, so a seed fixes
 every pixel. Ground-truth boxes are measured from the ink coverage that was actually drawn

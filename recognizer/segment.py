@@ -62,7 +62,8 @@ LOCAL_MEAN_MIN_WEIGHT = 0.25    # share of line pixels nearby (of 255) below whi
 # -- component filtering -----------------------------------------------------------------
 MIN_PIECE_AREA_PX = 6          # smaller components are sensor noise or dust
 MIN_DIGIT_HEIGHT_PX = 12
-CROP_MAX_SIDE_PX = 64          # an image no bigger than this (shorter side) is a crop: its digit may touch the edge
+CROP_MAX_SIDE_PX = 64          # an image no bigger than this either way is a crop: its digit may touch the edge...
+CROP_EDGE_PIECE_MAX_SHARE = 0.9  # ...unless the piece spans this share of the crop's side (a line, a border)
 MAX_DIGIT_HEIGHT_FRACTION = 0.95
 MAX_SOLID_FILL = 0.8           # ink covering more of its box than this is a blob, not a stroke
 SOLID_MIN_SIDE_PX = 10         # ...unless the box is tiny or thin (a short, thick "1")
@@ -669,11 +670,12 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     # Anything cut by the frame's edge is a thumb, the desk, the page edge or an unreadable
     # digit; dropping it before merging keeps it from swallowing digits next to it. (Label 0,
     # the background, spans the frame, so it never counts as inside.) A tiny image is a crop
-    # around its digit, as MNIST's own are: there a stroke at the edge is the crop's tightness.
-    if min(frame_shape) <= CROP_MAX_SIDE_PX:
-        inside = np.arange(len(stats)) > 0
-    else:
-        inside = (x > 0) & (y > 0) & (x + w < small_w) & (y + h < small_h)
+    # around its digit, as MNIST's own are: there a stroke at the edge is the crop's tightness,
+    # but a piece spanning the crop (a ruled line, a scan's border) is still not a digit.
+    inside = (x > 0) & (y > 0) & (x + w < small_w) & (y + h < small_h)
+    if max(frame_shape) <= CROP_MAX_SIDE_PX:
+        inside |= (w < CROP_EDGE_PIECE_MAX_SHARE * small_w) & (h < CROP_EDGE_PIECE_MAX_SHARE * small_h)
+        inside[0] = False  # the background
     pieces = np.nonzero((area >= _speck_area(factor)) & inside)[0]
     # Paper is the brightest large surface in view; far darker "paper" is the desk, a hand or a
     # dark object, whose edges the flattening turns into ink-like rings.
@@ -735,16 +737,17 @@ def light_ink_score(gray: np.ndarray) -> float:
     image does not say (little ink, strong shadows). Ink is a minority of any neighbourhood,
     so the median is the background whichever its tone.
     """
+    if gray.ndim != 2 or gray.dtype != np.uint8:
+        raise ValueError(f"expected a gray uint8 image, got shape {gray.shape} and {gray.dtype}")
     height, width = gray.shape
     scale = min(1.0, POLARITY_SIDE / max(height, width))
     if scale < 1.0:
         gray = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
                           interpolation=cv2.INTER_AREA)
-    # medianBlur takes windows over 5 px only for uint8, and at most 255 px.
-    side = min(max(MIN_FILTER_SIDE, int(min(gray.shape) * POLARITY_MEDIAN_FRACTION) | 1), 255)
-    background = cv2.medianBlur(gray, side)
-    lighter = cv2.countNonZero(cv2.compare(cv2.subtract(gray, background), POLARITY_DETAIL_LEVELS, cv2.CMP_GT))
-    darker = cv2.countNonZero(cv2.compare(cv2.subtract(background, gray), POLARITY_DETAIL_LEVELS, cv2.CMP_GT))
+    background = cv2.medianBlur(gray, max(MIN_FILTER_SIDE, int(min(gray.shape) * POLARITY_MEDIAN_FRACTION) | 1))
+    # numpy's comparison: cv2.compare would take a 1x1 image for a scalar.
+    lighter = np.count_nonzero(cv2.subtract(gray, background) > POLARITY_DETAIL_LEVELS)
+    darker = np.count_nonzero(cv2.subtract(background, gray) > POLARITY_DETAIL_LEVELS)
     return math.log((lighter + 1) / (darker + 1))
 
 

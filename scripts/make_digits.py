@@ -4,7 +4,7 @@ The samples are what a new user feeds still mode first, and what the tests read 
 they are built deterministically from MNIST *test* digits (the model never trained on
 them) with the same generator the evaluation uses: single handwritten digits at several
 sizes, thin paint-program strokes, multi-digit numbers on plain, ruled and grid paper, a
-photo-like frame with uneven light, and printed digits.
+photo-like frame with uneven light, printed digits, and light digits on a dark ground.
 
 Usage: python scripts/make_digits.py [--out digits] [--seed 2024]
 """
@@ -75,6 +75,14 @@ def _printed(text: str, font: int) -> Callable[[np.random.Generator, DigitPool],
     return lambda rng, pool: scenes.make_printed_scene(rng, pool, text=text, font=font)
 
 
+def _inverted(make: Callable[[np.random.Generator, DigitPool], Scene]) -> Callable[[np.random.Generator, DigitPool], Scene]:
+    """The same scene with its tones inverted: light strokes on a dark ground."""
+    def inverted(rng: np.random.Generator, pool: DigitPool) -> Scene:
+        scene = make(rng, pool)
+        return dataclasses.replace(scene, image=cv2.bitwise_not(scene.image))
+    return inverted
+
+
 def samples() -> list[Sample]:
     """The sample set, in file order (digit1.png first)."""
     quiet_photo = dict(size=PHOTO_SAMPLE_SIZE, noise_sigma=SAMPLE_NOISE_SIGMA, jpeg_quality=None, thumb_side=None)
@@ -114,6 +122,9 @@ def samples() -> list[Sample]:
                _camera(scenes.HARD, [["1", "2", "3"]], [50], pattern="ruled", ink=scenes.INK_PENCIL, pencil=True,
                        shadow_strength=0.0, page_edge_side=None, **quiet_photo)),
         Sample("a five-digit postcode, 90210, small on clean paper", _camera(scenes.CLEAN, [["90210"]], [32])),
+        Sample("light on dark: 47 in white strokes on a black ground, as on a board",
+               _inverted(_camera(scenes.CLEAN, [["47"]], [90], size=PHOTO_SAMPLE_SIZE))),
+        Sample("an MNIST test digit as MNIST stores it: 28x28, white on black", scenes.make_mnist_image_scene),
     ]
 
 

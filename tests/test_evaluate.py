@@ -108,12 +108,14 @@ class _Oracle:
         self.known = {self._key(scene.image): scene for scene in known}
         self.mislabel_first = mislabel_first
         self.duplicate_first = duplicate_first
+        self.inks: list[str] = []   # the polarity of every call, in order
 
     @staticmethod
     def _key(image: np.ndarray) -> str:
         return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()
 
     def recognize(self, image: np.ndarray, ink: str = "dark") -> _Reading:
+        self.inks.append(ink)
         scene = self.known.get(self._key(image))
         if scene is None:  # e.g. evaluate's warm-up call on a blank page
             return _Reading((), ())
@@ -146,6 +148,10 @@ def test_a_perfect_reader_scores_perfectly(pool: DigitPool) -> None:
         assert score.image_exact == 1.0 and score.uncertain == 0
     hard, scan = scores
     assert hard.baseline_accuracy is None
+    assert oracle.inks == ["auto"] * (1 + 2 * TINY)  # still mode's polarity, warm-up included
+    light = _Oracle(_known_scenes(pool, categories, seed=3))
+    ev.evaluate(light, categories, TINY, seed=3, pool=pool, ink="light")
+    assert light.inks == ["light"] * (1 + 2 * TINY)
     zeros = sum(scene.labels[0] == 0 for scene in ev.build_scenes(scenes.SCAN, TINY, 3, pool))
     assert scan.baseline_right == zeros
 
