@@ -28,6 +28,9 @@ MAX_FILE_BYTES = 1 << 30
 MAX_8BIT = 255
 MAX_16BIT = 65535
 ALPHA_CHANNEL = 3
+OPAQUE_ALPHA = 128        # pixels at least this opaque are what was drawn
+STROKES_MAX_SHARE = 0.5   # strokes on a transparent canvas cover at most this share of it (a photo, more)
+LIGHT_STROKE_TONE = 160   # strokes lighter than this on average are light: the paper under them goes black
 
 # Leading bytes of the formats we expect, only to word the error for a file that fails to
 # decode: "truncated or corrupt PNG" is more useful than "not an image" for a real PNG.
@@ -181,10 +184,18 @@ def _to_8bit(image: np.ndarray) -> np.ndarray:
 
 
 def _composite_on_paper(bgra: np.ndarray) -> np.ndarray:
-    """Blend a BGRA image onto white: a transparent background is blank paper, not ink."""
+    """Blend a BGRA image onto paper: a transparent background is blank paper, not ink.
+
+    The paper is white, unless strokes on a transparent canvas are light (white strokes
+    would vanish on white): then it is black, and the strokes stay visible.
+    """
     bgr = np.ascontiguousarray(bgra[:, :, :ALPHA_CHANNEL])
+    opaque = cv2.compare(bgra[:, :, ALPHA_CHANNEL], OPAQUE_ALPHA, cv2.CMP_GE)
+    drawn = cv2.countNonZero(opaque)
+    light_strokes = 0 < drawn <= STROKES_MAX_SHARE * opaque.size and \
+        cv2.mean(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), opaque)[0] > LIGHT_STROKE_TONE
     alpha = bgra[:, :, ALPHA_CHANNEL].astype(np.float32) / MAX_8BIT
-    paper = np.full_like(bgr, MAX_8BIT)
+    paper = np.full_like(bgr, 0 if light_strokes else MAX_8BIT)
     return cv2.blendLinear(bgr, paper, alpha, 1.0 - alpha)
 
 

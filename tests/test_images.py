@@ -52,6 +52,18 @@ def test_rgba_transparency_is_white_paper(tmp_path: Path) -> None:
     np.testing.assert_allclose(image[:, :, 0], gray, atol=1)  # ink stays ink, the rest is white
 
 
+def test_white_strokes_on_a_transparent_canvas_go_onto_black(tmp_path: Path) -> None:
+    # A drawing app's export: white strokes, the rest transparent. On white paper they would
+    # vanish; on black they stay, and still mode reads them as light ink.
+    gray = digits_on_paper("4")
+    bgra = np.dstack([np.full_like(gray, WHITE)] * 3 + [WHITE - gray])
+    cv2.imwrite(str(tmp_path / "white.png"), bgra)
+    np.testing.assert_allclose(read_image(tmp_path / "white.png")[:, :, 0], WHITE - gray, atol=1)
+    completed = subprocess.run([sys.executable, str(CLI), "--still", "--no-sheet", "--json", "white.png"],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert json.loads(completed.stdout)["images"][0]["numbers"] == ["4"], completed.stderr
+
+
 def test_gray_with_alpha_is_composited(tmp_path: Path) -> None:
     gray = digits_on_paper("2")
     Image.fromarray(np.dstack([np.zeros_like(gray), WHITE - gray]), "LA").save(tmp_path / "la.png")
