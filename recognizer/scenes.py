@@ -951,11 +951,15 @@ def make_mnist_image_scene(rng: np.random.Generator, pool: DigitPool) -> Scene:
                  ("natural",))
 
 
+def inverted(scene: Scene, category: str | None = None) -> Scene:
+    """``scene`` with its tones inverted (light digits on a dark ground), and the same truth."""
+    return dataclasses.replace(scene, image=cv2.bitwise_not(scene.image), category=category or scene.category)
+
+
 def make_light_on_dark_scene(rng: np.random.Generator, pool: DigitPool) -> Scene:
     """A clean scene with its tones inverted: light digits on a dark ground, as a paint program
-    with a black canvas, chalk on a board or MNIST's own images show them. Same truth."""
-    scene = make_camera_scene(rng, pool, CLEAN)
-    return dataclasses.replace(scene, image=cv2.bitwise_not(scene.image), category=LIGHT_ON_DARK)
+    with a black canvas, chalk on a board or MNIST's own images show them."""
+    return inverted(make_camera_scene(rng, pool, CLEAN), LIGHT_ON_DARK)
 
 
 # ---------------------------------------------------------------------------------------

@@ -77,10 +77,7 @@ def _printed(text: str, font: int) -> Callable[[np.random.Generator, DigitPool],
 
 def _inverted(make: Callable[[np.random.Generator, DigitPool], Scene]) -> Callable[[np.random.Generator, DigitPool], Scene]:
     """The same scene with its tones inverted: light strokes on a dark ground."""
-    def inverted(rng: np.random.Generator, pool: DigitPool) -> Scene:
-        scene = make(rng, pool)
-        return dataclasses.replace(scene, image=cv2.bitwise_not(scene.image))
-    return inverted
+    return lambda rng, pool: scenes.inverted(make(rng, pool))
 
 
 def samples() -> list[Sample]:
