@@ -76,6 +76,7 @@ MAX_SAME_TONE_RING_SHARE = 0.25
 MERGE_MIN_X_OVERLAP = 0.5      # pieces overlapping this share of the narrower piece's width...
 MERGE_MAX_Y_GAP = 0.35         # ...and closer than this share of the taller piece's height merge
 MERGE_SMALL_PIECE_FACTOR = 0.5  # a piece at most this share of its neighbour's height is "small"
+MERGE_BAR_MAX_ASPECT = 0.6     # a small piece this flat (height / width) is a bar even in a row of digits
 MERGE_TOUCH_PX = 2             # pieces this close vertically (or MERGE_TOUCH_FRACTION of the
 MERGE_TOUCH_FRACTION = 0.05    # shorter one's height) are one digit when they overlap in x...
 MERGE_MAX_TOUCHING_HEIGHT_FACTOR = 2.6  # ...and together are at most this many times the shorter's height
@@ -435,14 +436,14 @@ def _joined_pairs_vectorised(boxes: np.ndarray, factor: int) -> list[tuple[int, 
     touching = stacked & (y_gap <= np.maximum(_px(MERGE_TOUCH_PX, factor), MERGE_TOUCH_FRACTION * shorter)) \
         & (union_height <= MERGE_MAX_TOUCHING_HEIGHT_FACTOR * shorter)
     near = (y_gap <= MERGE_MAX_Y_GAP * taller) & (union_height <= MERGE_MAX_HEIGHT_FACTOR * taller)
-    # A small flat piece (a 5's bar) joins a bigger one it overlaps in x even a little; a
-    # small digit written under a big one is taller than wide, so it never qualifies.
-    flat_small = (h <= w)
-    small_piece = ((h[a] <= MERGE_SMALL_PIECE_FACTOR * taller) & flat_small[a]) | \
-        ((h[b] <= MERGE_SMALL_PIECE_FACTOR * taller) & flat_small[b])
     # A piece that stands in a line with a neighbour of its own size is a digit written under
     # (or over) a bigger digit, not a broken-off part of it.
     in_row = _has_row_mate(x, y, w, h, _px(MIN_DIGIT_HEIGHT_PX, factor))
+    # A small flat piece (a 5's bar) joins a bigger one it overlaps in x even a little. A
+    # small digit written under a big one is taller than wide, or round (a 0) and in a row.
+    flat_small = (h <= MERGE_BAR_MAX_ASPECT * w) | ((h <= w) & ~in_row)
+    small_piece = ((h[a] <= MERGE_SMALL_PIECE_FACTOR * taller) & flat_small[a]) | \
+        ((h[b] <= MERGE_SMALL_PIECE_FACTOR * taller) & flat_small[b])
     shorter_piece = np.where(h[a] <= h[b], a, b)
     joined = (near & (small_piece | (stacked & ~in_row[shorter_piece]))) | touching
     return list(zip(a[joined].tolist(), b[joined].tolist()))
@@ -475,6 +476,12 @@ def _joined_pairs_plain(boxes: np.ndarray, factor: int) -> list[tuple[int, int]]
     piece_boxes = boxes.tolist()
     touch_px, min_height = _px(MERGE_TOUCH_PX, factor), _px(MIN_DIGIT_HEIGHT_PX, factor)
     in_row: dict[int, bool] = {}
+
+    def stands_in_a_row(piece: int) -> bool:
+        if piece not in in_row:
+            in_row[piece] = _stands_in_a_row(piece_boxes, piece, min_height)
+        return in_row[piece]
+
     by_left_edge = sorted(range(len(piece_boxes)), key=lambda i: piece_boxes[i][0])  # stable, like the argsort
     joined = []
     for position, a in enumerate(by_left_edge):
@@ -493,15 +500,17 @@ def _joined_pairs_plain(boxes: np.ndarray, factor: int) -> list[tuple[int, int]]
             touching = (stacked and y_gap <= max(touch_px, MERGE_TOUCH_FRACTION * shorter)
                         and union_height <= MERGE_MAX_TOUCHING_HEIGHT_FACTOR * shorter)
             near = y_gap <= MERGE_MAX_Y_GAP * taller and union_height <= MERGE_MAX_HEIGHT_FACTOR * taller
-            if touching or (near and ((ha <= MERGE_SMALL_PIECE_FACTOR * taller and ha <= wa)
-                                      or (hb <= MERGE_SMALL_PIECE_FACTOR * taller and hb <= wb))):
+            if touching:
                 joined.append((a, b))
-            elif near and stacked:
-                shorter_piece = a if ha <= hb else b
-                if shorter_piece not in in_row:
-                    in_row[shorter_piece] = _stands_in_a_row(piece_boxes, shorter_piece, min_height)
-                if not in_row[shorter_piece]:
-                    joined.append((a, b))
+                continue
+            if not near:
+                continue
+            if any(height <= MERGE_SMALL_PIECE_FACTOR * taller and (height <= MERGE_BAR_MAX_ASPECT * width or (
+                    height <= width and not stands_in_a_row(piece)))
+                   for piece, width, height in ((a, wa, ha), (b, wb, hb))):
+                joined.append((a, b))
+            elif stacked and not stands_in_a_row(a if ha <= hb else b):
+                joined.append((a, b))
     return joined
 
 

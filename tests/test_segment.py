@@ -327,6 +327,19 @@ def test_a_small_digit_under_a_big_one_joins_it_only_without_a_row_mate(specks):
     assert _merge_pieces(in_a_row)[:3] == [[0], [1], [2]]
 
 
+@pytest.mark.parametrize("specks", [0, MERGE_VECTORISED_MIN_PIECES], ids=["plain", "vectorised"])
+def test_a_round_small_digit_in_a_row_stays_apart_but_a_bar_joins(specks):
+    # A small 0 under a tall 1 is about as wide as tall, like a broken-off bar only in that
+    # it is not flat: in a row of small digits it is one of them. A clearly flat piece is a
+    # bar (a 5's) and joins its digit even beside a row mate of its size.
+    tall_one, mate = (20, 10, 12, 80), (60, 95, 16, 16)
+    far_specks = [(1000 + 10 * i, 500, 2, 2) for i in range(specks)]
+    round_zero, flat_bar = (18, 95, 17, 16), (18, 95, 30, 16)
+    assert _merge_pieces(np.array([tall_one, round_zero] + far_specks, np.int32))[0] == [0, 1]
+    assert _merge_pieces(np.array([tall_one, round_zero, mate] + far_specks, np.int32))[:3] == [[0], [1], [2]]
+    assert _merge_pieces(np.array([tall_one, flat_bar, mate] + far_specks, np.int32))[:2] == [[0, 1], [2]]
+
+
 def test_full_resolution_ink_threshold_table_matches_darkness_threshold() -> None:
     # A digit's full-resolution ink is read from a table of gray levels per paper level; it
     # must be exactly the copy's test (darkness_of above INK_DARKNESS_LEVEL) for every pair.
