@@ -29,6 +29,7 @@ MNIST_FILES = (
 # variable wins so that other machines can point at their own copy.
 MIRROR_ENV = "LIVE_DIGITS_MNIST_RAW"
 DEFAULT_MIRROR = PROJECT_ROOT.parent / "shared" / "data" / "MNIST" / "raw"
+MAX_REASON_CHARS = 160  # of torchvision's error, in our one-line message
 
 
 class MnistUnavailable(RuntimeError):
@@ -75,19 +76,31 @@ def ensure_local_raw_files(root: Path) -> None:
             return
 
 
-def load_mnist(train: bool, root: str | os.PathLike[str] = DEFAULT_DATA_ROOT
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (images N x 28 x 28 uint8, labels N int64) of the MNIST train or test split."""
+def _failure_reason(error: Exception) -> str:
+    """The gist of torchvision's error, short enough for one line.
+
+    A failed download reads "Error downloading <file>: Tried <url>, got: <error> Tried <url>,
+    got: <error>"; the last error says why (no network, say) and the rest repeats addresses.
+    """
+    text = " ".join(str(error).split())
+    gist = text.rsplit("got:", 1)[-1].strip() or type(error).__name__
+    return gist if len(gist) <= MAX_REASON_CHARS else gist[:MAX_REASON_CHARS - 3] + "..."
+
+
+def load_mnist(train: bool, root: str | os.PathLike[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (images N x 28 x 28 uint8, labels N int64) of the MNIST train or test split.
+
+    ``root`` defaults to ``DEFAULT_DATA_ROOT``, looked up at call time.
+    """
     from torchvision.datasets import MNIST  # imported lazily: only training and evaluation need it
 
-    root = Path(root)
+    root = Path(root) if root is not None else DEFAULT_DATA_ROOT
     ensure_local_raw_files(root)
     try:
         dataset = MNIST(str(root), train=train, download=True)
     except Exception as error:  # torchvision raises RuntimeError or URLError, depending on what failed
-        reason = " ".join(str(error).split())[:200] or type(error).__name__
         raise MnistUnavailable(
-            f"MNIST could not be loaded from {root / 'MNIST' / 'raw'} or downloaded ({reason}). "
+            f"MNIST could not be loaded from {root / 'MNIST' / 'raw'} or downloaded ({_failure_reason(error)}). "
             f"Put the four original .gz files there, or set {MIRROR_ENV} to a folder holding them."
         ) from None
     return dataset.data.clone(), dataset.targets.clone()

@@ -577,6 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from recognizer.checkpoint import CheckpointError
+    from recognizer.data import MnistUnavailable
     from recognizer.recognize import Recognizer, use_pipeline_threads
 
     for option, path in (("--markdown", args.markdown), ("--json", args.json)):
@@ -592,15 +593,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CheckpointError as error:
         log.error("%s", error)
         return 2
-    pool, digits = DigitPool.mnist_test(), "MNIST test"
-    if args.digits == "validation":
-        recipe = recognizer.meta.get("recipe") or {}
-        if not isinstance(recipe, dict) or recipe.get("val_size") is None or recipe.get("seed") is None:
-            log.error("%s does not record its validation split (recipe val_size and seed); "
-                      "use --digits test", recognizer.name)
-            return 2
-        pool = DigitPool.mnist_validation(int(recipe["val_size"]), int(recipe["seed"]))
-        digits = f"MNIST validation ({recipe['val_size']} held out by train.py, seed {recipe['seed']})"
+    try:
+        if args.digits == "validation":
+            recipe = recognizer.meta.get("recipe") or {}
+            if not isinstance(recipe, dict) or recipe.get("val_size") is None or recipe.get("seed") is None:
+                log.error("%s does not record its validation split (recipe val_size and seed); "
+                          "use --digits test", recognizer.name)
+                return 2
+            pool = DigitPool.mnist_validation(int(recipe["val_size"]), int(recipe["seed"]))
+            digits = f"MNIST validation ({recipe['val_size']} held out by train.py, seed {recipe['seed']})"
+        else:
+            pool, digits = DigitPool.mnist_test(), "MNIST test"
+    except MnistUnavailable as error:
+        log.error("%s", error)
+        return 2
     started = time.perf_counter()
     scores = evaluate(recognizer, args.categories, args.per_category, args.seed, pool,
                       failures_dir=args.failures, max_failures_saved=args.max_failures, ink=args.ink)

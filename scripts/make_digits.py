@@ -29,6 +29,7 @@ if str(PROJECT_ROOT) not in sys.path:  # run as a file (python scripts/make_digi
 
 from recognizer import scenes  # noqa: E402
 from recognizer.atomic import atomic_path, atomic_write_text  # noqa: E402
+from recognizer.data import MnistUnavailable  # noqa: E402
 from recognizer.images import write_image  # noqa: E402
 from recognizer.scenes import DigitPool, Scene  # noqa: E402
 
@@ -159,7 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sample set")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    write_samples(args.out, args.seed, DigitPool.mnist_test())
+    try:
+        pool = DigitPool.mnist_test()
+    except MnistUnavailable as error:
+        log.error("error: %s", error)
+        return 2
+    write_samples(args.out, args.seed, pool)
     return 0
 
 

@@ -1,12 +1,18 @@
-"""Copying the MNIST .gz files from a local mirror (small fake files, no real MNIST)."""
+"""Copying the MNIST .gz files from a local mirror (small fake files, no real MNIST), and the
+commands' one-line error when MNIST is nowhere."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from recognizer import data
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -95,3 +101,35 @@ def test_an_empty_first_mirror_does_not_hide_the_second(tmp_path, mirror, monkey
     truncated.write_bytes(b"cut")
     data.ensure_local_raw_files(root)
     assert truncated.read_bytes() == (mirror / data.MNIST_FILES[2]).read_bytes()
+
+
+@pytest.mark.parametrize("command", [
+    ["train.py", "--quick"],
+    ["-m", "recognizer.evaluate", "--per-category", "1"],
+    ["-m", "recognizer.bench", "--quick"],
+    ["scripts/make_digits.py"],
+], ids=["train", "evaluate", "bench", "make_digits"])
+def test_every_command_reading_mnist_says_it_is_missing_in_one_line(tmp_path, command):
+    # Both mirrors and the data folder point at empty folders; with no network the download
+    # fails as well (with a network it would succeed, and then there is nothing to test).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    outputs = {"train.py": ["--out", str(tmp_path / "m.pt")], "recognizer.bench": ["--out", str(tmp_path / "bench")],
+               "scripts/make_digits.py": ["--out", str(tmp_path / "digits")]}
+    target = command[1] if command[0] == "-m" else command[0]
+    argv = [target] + command[(2 if command[0] == "-m" else 1):] + outputs.get(target, [])
+    run = "run_module" if command[0] == "-m" else "run_path"
+    code = ("import sys, pathlib, runpy, recognizer.data as data; "
+            "data.DEFAULT_MIRROR = data.DEFAULT_DATA_ROOT = pathlib.Path(sys.argv[1]); "
+            f"sys.argv = sys.argv[2:]; runpy.{run}(sys.argv[0], run_name='__main__')")
+    env = {**os.environ, data.MIRROR_ENV: str(empty)}
+    result = subprocess.run([sys.executable, "-c", code, str(empty), *argv], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode == 0:
+        pytest.skip("MNIST was downloaded: this machine has internet access")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "MNIST could not be loaded" in line]
+    assert len(errors) == 1, result.stderr
+    assert len(errors[0]) < 400 and errors[0].rstrip().endswith("a folder holding them."), errors[0]
+    assert not any(tmp_path.glob("m.pt")) and not (tmp_path / "digits").exists()
