@@ -68,8 +68,8 @@ exit status:
   0  done (still mode: at least one image was read)
   1  the contact sheet or an annotated image could not be written, or stdout was closed by
      its reader (| head)
-  2  bad arguments, no model, no readable image, a source that cannot be opened, or a --save
-     folder that cannot be made
+  2  bad arguments, no model, no readable image, a source that cannot be opened, or an
+     output (--save, --sheet, --record, --jsonl) whose folder cannot be made or written
   130  interrupted (Ctrl-C); recordings and logs written so far are kept"""
 
 

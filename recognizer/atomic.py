@@ -51,31 +51,43 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 def checked_target(target: str | os.PathLike[str]) -> Path:
     """``target`` as a file that can be written at the end of a long run, checked now.
 
-    Creates its folder; raises OSError (one line) when it is a folder or lies below a file.
+    Creates its folder; raises OSError (one line) when it is a folder, lies below a file, or
+    its folder cannot be written (read-only, no permission, a system folder such as /proc).
     """
     target = Path(target)
     if target.is_dir():
         raise OSError(f"{target} is a folder; give a file name")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise OSError(f"{target}: a folder on its path is a file") from None
+    _made_and_writable(target.parent, target)
     return target
 
 
 def checked_folder(folder: str | os.PathLike[str]) -> Path:
     """``folder`` as a folder that files can be written into, made now if missing.
 
-    Raises OSError (one line) when it, or a folder on its path, is a file.
+    Raises OSError (one line) when it, or a folder on its path, is a file, or when it cannot
+    be made or written.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OSError(f"{folder} is a file; give a folder")
+    _made_and_writable(folder, folder)
+    return folder
+
+
+def _made_and_writable(folder: Path, named: Path) -> None:
+    """Make ``folder`` if missing and prove a file can be created in it (``named`` is what the
+    user gave, for the message)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise OSError(f"{folder}: a folder on its path is a file") from None
-    return folder
+        raise OSError(f"{named}: a folder on its path is a file") from None
+    except OSError as error:
+        raise OSError(f"{named}: cannot make folder {folder} ({error.strerror or error})") from None
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OSError(f"{named}: cannot write in {folder} ({error.strerror or error})") from None
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

@@ -86,7 +86,10 @@ class JsonlWriter:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = checked_target(path)
         self._temporary = self.path.with_name(f".{self.path.name}.partial")
-        self._handle: TextIO | None = open(self._temporary, "w", encoding="utf-8")
+        try:
+            self._handle: TextIO | None = open(self._temporary, "w", encoding="utf-8")
+        except OSError as error:
+            raise OSError(f"cannot write {self.path} ({error.strerror or error})") from None
         self.lines = 0
         self.saved = False
 

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from recognizer.atomic import atomic_path, checked_folder
+from recognizer.atomic import atomic_path, checked_folder, checked_target
 from recognizer.draw import draw_recognition
 from recognizer.images import ImageReadError, list_images, read_image, write_image
 from recognizer.recognize import Recognition, Recognizer
@@ -154,10 +154,16 @@ def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOption
     """Recognise every image in ``paths`` (folders expanded); returns the exit code.
 
     0 when at least one image was read and recognised, 2 when none was (or the save folder
-    is unusable), 1 when the contact sheet or an annotated image could not be written. A bad
-    file never stops the run.
+    or the contact sheet's folder is unusable, found before any image is read), 1 when the
+    contact sheet or an annotated image could not be written. A bad file never stops the run.
     """
     stdout = stdout if stdout is not None else sys.stdout
+    if options.sheet_path is not None:
+        try:
+            checked_target(options.sheet_path)
+        except OSError as error:
+            log.error("cannot write the contact sheet: %s", error)
+            return EXIT_NOTHING_READ
     files = list_images(paths)
     try:
         saver = AnnotatedImageWriter(options.save_dir, files) if options.save_dir is not None else None

@@ -61,3 +61,14 @@ def test_checked_folder_makes_a_folder_and_refuses_a_file(tmp_path):
         checked_folder(tmp_path / "a_file")
     with pytest.raises(OSError, match="a folder on its path is a file"):
         checked_folder(tmp_path / "a_file" / "images")
+
+
+UNWRITABLE = Path("/proc")   # a system folder: no file can be created in it, not even by root
+
+
+@pytest.mark.skipif(not (UNWRITABLE / "self").exists(), reason="needs Linux's /proc")
+def test_a_folder_that_cannot_be_written_is_found_before_the_run():
+    with pytest.raises(OSError, match=r"^/proc/out.json: cannot write in /proc \("):
+        checked_target(UNWRITABLE / "out.json")
+    with pytest.raises(OSError, match=r"^/proc/images: cannot make folder /proc/images \("):
+        checked_folder(UNWRITABLE / "images")

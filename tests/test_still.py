@@ -324,6 +324,17 @@ def test_the_contact_sheet_format_follows_its_extension(tmp_path: Path, random_m
     assert "sheet.xyz" in unknown.stderr and not (tmp_path / "sheet.xyz").exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+def test_a_contact_sheet_that_cannot_be_written_stops_the_run_before_reading(random_model: Path) -> None:
+    # Found before the first image, not after a long folder: /proc takes no new files.
+    completed = run_cli("--still", "--model", str(random_model), "--sheet", "/proc/sheet.png",
+                        str(PROJECT_ROOT / "digits" / "digit1.png"))
+    assert completed.returncode == 2 and completed.stdout == ""
+    assert_clean_stderr(completed)
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot write in /proc" in lines[0], completed.stderr
+
+
 def test_cli_default_confidence_matches_the_recognizer() -> None:
     import live_digits  # the CLI keeps its own copy so that --help need not import torch
     assert live_digits.DEFAULT_CONFIDENCE == DEFAULT_CONFIDENCE_THRESHOLD
