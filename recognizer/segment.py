@@ -760,13 +760,25 @@ def light_ink_score(gray: np.ndarray) -> float:
     return math.log((lighter + 1) / (darker + 1))
 
 
+def _all_inside(inner: list[DigitRegion], outer: list[DigitRegion]) -> bool:
+    """Whether every region of ``inner`` lies within the box of some region of ``outer``."""
+    def within(box: Box, around: Box) -> bool:
+        x, y, w, h = box
+        ax, ay, aw, ah = around
+        return ax <= x and ay <= y and x + w <= ax + aw and y + h <= ay + ah
+    return all(any(within(region.box, other.box) for other in outer) for region in inner)
+
+
 def find_digits_of_ink(gray: np.ndarray, ink: str = "dark") -> tuple[list[DigitRegion], bool]:
     """``find_digits`` for ``ink`` "dark", "light" or "auto"; also says whether light ink was read.
 
     "auto" judges each image on its own (``light_ink_score``): light ink when the score is
-    clearly light, dark ink otherwise; and when that finds no digit in an image whose score
-    leans light at all, the other polarity is read too. Meant for separate pictures: on a
-    camera a passing shadow could flip a frame, so live mode reads a fixed polarity.
+    clearly light, dark ink otherwise. An image whose score leans light without being clear,
+    or that is small enough to be a crop, is read both ways: dark ink is kept unless it found nothing, or found only the holes of
+    light digits (a fat white 0's inside is a dark blob), which show as every dark box lying
+    inside a light one. Light ink that finds nothing is read as dark too. Meant for separate
+    pictures: on a camera a passing shadow could flip a frame, so live mode reads a fixed
+    polarity.
     """
     if ink not in INK_CHOICES:
         raise ValueError(f"unknown ink {ink!r}; choose from {', '.join(INK_CHOICES)}")
@@ -776,8 +788,11 @@ def find_digits_of_ink(gray: np.ndarray, ink: str = "dark") -> tuple[list[DigitR
     score = light_ink_score(gray)
     light = score >= LIGHT_INK_CLEAR_SCORE
     regions = find_digits(gray, light_ink=light)
-    if not regions and score > 0:
-        other = find_digits(gray, light_ink=not light)
-        if other:
-            return other, not light
+    # A crop's score says little: its median window is a few pixels, inside a fat stroke.
+    in_doubt = score > 0 or max(gray.shape) <= CROP_MAX_SIDE_PX
+    if not in_doubt or (light and regions):
+        return regions, light
+    other = find_digits(gray, light_ink=not light)
+    if other and (light or _all_inside(regions, other)):
+        return other, not light
     return regions, light

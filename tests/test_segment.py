@@ -228,6 +228,35 @@ def test_auto_ink_reads_the_other_polarity_when_its_first_choice_finds_nothing()
     assert segment.light_ink_score(board) < 0 and segment.find_digits_of_ink(board, "auto") == ([], False)
 
 
+def _fat_light_zero(side: int, stroke_px: int) -> np.ndarray:
+    image = np.zeros((side, side), np.uint8)
+    centre = side // 2
+    cv2.ellipse(image, (centre, centre), (side * 6 // 28, side * 8 // 28), 0, 0, 360, 255, stroke_px, cv2.LINE_AA)
+    return cv2.GaussianBlur(image, (3, 3), 0)
+
+
+def test_auto_ink_reads_a_fat_light_zero_not_its_hole():
+    # The inside of a fat white 0 is a dark blob that dark-ink reading takes for a digit; it
+    # lies inside the light reading's box, so the light reading is the right one.
+    zero = _fat_light_zero(40, 5)
+    assert 0 < segment.light_ink_score(zero) < segment.LIGHT_INK_CLEAR_SCORE
+    (hole,) = find_digits(zero)
+    (ring,) = find_digits(zero, light_ink=True)
+    x, y, w, h = ring.box
+    assert x < hole.box[0] and hole.box[0] + hole.box[2] < x + w and y < hole.box[1] and hole.box[3] < h
+    regions, light = segment.find_digits_of_ink(zero, "auto")
+    assert light and [region.box for region in regions] == [ring.box]
+
+
+def test_auto_ink_reads_a_crop_both_ways_whatever_its_score():
+    # At 28x28 (MNIST's own size) a fat stroke fills the score's median window and the
+    # score leans dark; a crop is small enough to read both ways.
+    zero = _fat_light_zero(28, 5)
+    assert segment.light_ink_score(zero) <= 0 and find_digits(zero) == []
+    regions, light = segment.find_digits_of_ink(zero, "auto")
+    assert light and len(regions) == 1 and regions[0].box[3] >= 20
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (2, 2), (3, 3), (9, 1)])
 def test_auto_ink_on_images_of_a_few_pixels_finds_nothing_without_error(shape):
     for level in (0, 255):
