@@ -46,6 +46,7 @@ examples:
   python live_digits.py --source 1 --width 1280 --height 720
   python live_digits.py --source clip.mp4 --headless --jsonl out/clip.jsonl --record out/clip.mp4
   python live_digits.py --source scans/ --loop      an image folder played as frames
+  python live_digits.py --source http://192.168.1.20:8080/video   a phone as webcam (or rtsp://)
   python live_digits.py --still                     read every image in digits/
   python live_digits.py --still photo.jpg scans/    a file and a folder
   python live_digits.py --still scans/ --json > results.json
@@ -85,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="image files or folders for --still (folders: their images in natural "
                              f"order; default: {_display_path(DEFAULT_STILL_FOLDER)}/)")
     source.add_argument("--source", default=None,
-                        help="live mode: a camera index, a video file, an image folder or a glob "
-                             f"pattern (default: {DEFAULT_SOURCE})")
+                        help="live mode: a camera index, a stream URL (rtsp://, http://: an IP camera or "
+                             "a phone's webcam app), a video file, an image folder or a glob pattern "
+                             f"(default: {DEFAULT_SOURCE})")
     source.add_argument("--width", type=positive_int, metavar="PX", help="camera: requested frame width")
     source.add_argument("--height", type=positive_int, metavar="PX", help="camera: requested frame height")
     source.add_argument("--fps", type=positive_float, metavar="N",

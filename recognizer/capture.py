@@ -6,6 +6,8 @@ in the spirit of Ultralytics' ``--source``:
 * ``"0"``, ``"1"``, ... : a camera index. Live: a capture thread keeps only the newest
   frame, so what the consumer gets never lags behind the scene (frames the consumer is too
   slow for are dropped, which shows as gaps in ``Frame.index``).
+* a stream URL (``rtsp://``, ``http://``, ... : an IP camera or a phone's webcam app): live
+  like a camera, read through FFmpeg; user names and passwords in the URL are never logged.
 * a video file (mp4, avi, mov, mkv, webm, ...): every frame, in order, none dropped.
 * an image file, an image folder, or a glob pattern (``"scans/*.png"``): the images as
   frames, in natural order (digit2 before digit10); an unreadable image is skipped with a
@@ -37,6 +39,7 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -79,6 +82,13 @@ DEFAULT_IMAGE_FPS = 30.0
 # Orbbec backend, which is slower and prints more.
 LINUX_CAMERA_BACKEND = cv2.CAP_V4L2
 GLOB_CHARACTERS = frozenset("*?[")
+# Network streams (an IP camera, a phone's webcam app): FFmpeg reads these URL schemes.
+STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt"})
+# A network hiccup lasts longer than a USB re-enumeration; the stream is reopened meanwhile.
+STREAM_RETRY_S = 10.0
+# FFmpeg waits 30 s by default for a host that does not answer; a user at a prompt should not.
+STREAM_OPEN_TIMEOUT_MS = 10_000
+STREAM_READ_TIMEOUT_MS = 5_000
 
 
 class SourceError(Exception):
@@ -162,25 +172,32 @@ class FrameSource(ABC):
 
 def open_source(source: str, *, width: int | None = None, height: int | None = None,
                 fps: float | None = None, loop: bool = False, realtime: bool = False,
-                retry_seconds: float = CAMERA_RETRY_S) -> FrameSource:
-    """Open ``source`` (camera index, video file, image file, image folder or glob pattern).
+                retry_seconds: float | None = None) -> FrameSource:
+    """Open ``source`` (camera index, stream URL, video file, image file, image folder or glob pattern).
 
     Cameras: ``width``, ``height`` and ``fps`` are requests to the driver (it may pick the
     nearest mode it supports; the result is logged); ``loop`` and ``realtime`` do not apply.
-    A camera whose reads fail for ``retry_seconds`` ends (read() returns None).
-    Files, folders, globs: ``fps`` overrides the nominal rate; ``realtime`` paces read() to
-    it (never dropping a frame: a slower consumer just plays slower); ``loop`` starts over
-    at the end; ``width``/``height`` do not apply.
+    A camera whose reads fail for ``retry_seconds`` (default CAMERA_RETRY_S) ends (read()
+    returns None). Streams are live like cameras (default STREAM_RETRY_S); they take no
+    requests. Files, folders, globs: ``fps`` overrides the nominal rate; ``realtime`` paces
+    read() to it (never dropping a frame: a slower consumer just plays slower); ``loop``
+    starts over at the end; ``width``/``height`` do not apply.
     Raises SourceError (one-line message) when the source cannot be used.
     """
     _check_positive(width=width, height=height, fps=fps, retry_seconds=retry_seconds)
     text = source.strip()
     if not text:
-        raise SourceError("empty source: pass a camera index, a video file, an image folder or a glob pattern")
+        raise SourceError("empty source: pass a camera index, a stream URL, a video file, an image folder "
+                          "or a glob pattern")
     if text.isdigit():
-        return open_camera(int(text), width=width, height=height, fps=fps, retry_seconds=retry_seconds)
+        return open_camera(int(text), width=width, height=height, fps=fps,
+                           retry_seconds=retry_seconds or CAMERA_RETRY_S)
     if width is not None or height is not None:
-        log.warning("a frame size request applies to cameras only; ignored for %s", text)
+        log.warning("a frame size request applies to cameras only; ignored for %s", shown_source(text))
+    if is_stream_url(text):
+        if fps is not None or loop or realtime:
+            log.warning("--fps, --loop and --realtime do not apply to a live stream; ignored")
+        return open_stream(text, retry_seconds=retry_seconds or STREAM_RETRY_S)
     path = os.path.expanduser(text)
     if os.path.isdir(path):
         images = _images_matching(os.path.join(glob.escape(path), "*"))
@@ -343,15 +360,12 @@ class LiveSource(FrameSource):
         report("%s stopped delivering frames: %s; ending", self._description, reason)
 
 
-class _CameraDevice:
-    """A cv2.VideoCapture camera, reopened with the same requests after a dropout."""
+class _CaptureDevice:
+    """A cv2.VideoCapture (a camera or a stream), opened afresh by ``open_again`` after a dropout."""
 
-    def __init__(self, capture: cv2.VideoCapture, index: int, backend: int,
-                 requests: dict[int, float]) -> None:
+    def __init__(self, capture: cv2.VideoCapture, open_again: Callable[[], cv2.VideoCapture]) -> None:
         self._capture = capture
-        self._index = index
-        self._backend = backend
-        self._requests = requests
+        self._open_again = open_again
 
     def read(self) -> np.ndarray | None:
         ok, image = self._capture.read()
@@ -360,11 +374,8 @@ class _CameraDevice:
     def reopen(self) -> bool:
         self._capture.release()
         with _opencv_quiet():
-            self._capture = cv2.VideoCapture(self._index, self._backend)
-        if not self._capture.isOpened():
-            return False
-        _apply_requests(self._capture, self._requests)
-        return True
+            self._capture = self._open_again()
+        return self._capture.isOpened()
 
     def release(self) -> None:
         self._capture.release()
@@ -393,9 +404,59 @@ def open_camera(index: int, *, width: int | None = None, height: int | None = No
     _warn_unmet_requests(index, (width, height, fps), (actual_width, actual_height, actual_fps))
     description = f"camera {index} ({actual_width}x{actual_height}, {actual_fps:g} fps)"
     log.debug("opened %s with the %s backend", description, capture.getBackendName())
-    device = _CameraDevice(capture, index, backend, requests)
-    return LiveSource(device, fps=actual_fps, description=description, retry_seconds=retry_seconds,
-                      first_frame_timeout_s=first_frame_timeout_s)
+    def open_again() -> cv2.VideoCapture:
+        again = cv2.VideoCapture(index, backend)
+        if again.isOpened():
+            _apply_requests(again, requests)
+        return again
+
+    return LiveSource(_CaptureDevice(capture, open_again), fps=actual_fps, description=description,
+                      retry_seconds=retry_seconds, first_frame_timeout_s=first_frame_timeout_s)
+
+
+def is_stream_url(text: str) -> bool:
+    """Whether ``text`` names a network stream (``rtsp://...``, ``http://...``) rather than a path."""
+    scheme, separator, _ = text.partition("://")
+    return bool(separator) and scheme.lower() in STREAM_SCHEMES
+
+
+def shown_source(text: str) -> str:
+    """``text`` fit for a log or a message: a stream URL's user name and password become ***."""
+    if not is_stream_url(text):
+        return text
+    parts = urllib.parse.urlsplit(text)
+    if parts.username is None and parts.password is None:
+        return text
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def open_stream(url: str, *, retry_seconds: float = STREAM_RETRY_S,
+                first_frame_timeout_s: float = FIRST_FRAME_TIMEOUT_S) -> LiveSource:
+    """Open a network stream as a live source: a capture thread, newest frame wins, reopened after a dropout."""
+    shown = shown_source(url)
+    timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                STREAM_READ_TIMEOUT_MS]
+
+    def open_url() -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, timeouts)
+        if capture.isOpened():
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # only the newest frame matters
+        return capture
+
+    with _opencv_quiet():
+        capture = open_url()
+    if not capture.isOpened():
+        capture.release()
+        raise SourceError(f"{shown}: the stream could not be opened (wrong address, the server not answering "
+                          f"within {STREAM_OPEN_TIMEOUT_MS / 1000:g} s, or not a video stream)")
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    fps = _plausible_fps(capture.get(cv2.CAP_PROP_FPS)) or DEFAULT_CAMERA_FPS
+    return LiveSource(_CaptureDevice(capture, open_url), fps=fps,
+                      description=f"stream {shown} ({width}x{height}, {fps:g} fps)",
+                      retry_seconds=retry_seconds, first_frame_timeout_s=first_frame_timeout_s)
+
+
 
 
 class _SimulatedDevice:

@@ -21,6 +21,7 @@ import pytest
 
 from recognizer import capture
 from recognizer.capture import Frame, SimulatedCamera, SourceError, open_source
+from streams import MjpegServer
 
 BITS = 10                  # frame numbers up to 1023
 BIT_WIDTH_PX = 16
@@ -473,3 +474,58 @@ def test_a_camera_that_ended_stays_ended_when_its_driver_comes_back() -> None:
         assert stalled.is_set()
         time.sleep(3 * SHORT_RETRY_S)        # the driver has returned a frame by now
         assert camera.read() is None
+
+
+# -- network streams: a real MJPEG server on localhost, read through OpenCV's FFmpeg ----------
+
+@pytest.fixture
+def mjpeg_server() -> MjpegServer:
+    server = MjpegServer(numbered_frame)
+    yield server
+    server.stop()
+
+
+def test_stream_urls_are_told_from_paths_and_their_passwords_never_shown() -> None:
+    assert capture.is_stream_url("rtsp://cam.local:554/live") and capture.is_stream_url("HTTP://10.0.0.2/video")
+    assert not capture.is_stream_url("clip.mp4") and not capture.is_stream_url("file:///tmp/clip.mp4")
+    assert not capture.is_stream_url("scans/*.png") and not capture.is_stream_url("0")
+    assert capture.shown_source("rtsp://bob:s3cret@cam.local:554/live?x=1") == "rtsp://***@cam.local:554/live?x=1"
+    assert capture.shown_source("http://10.0.0.2:8080/video") == "http://10.0.0.2:8080/video"
+
+
+def test_stream_is_live_and_hands_out_the_newest_frame(mjpeg_server: MjpegServer) -> None:
+    with open_source(mjpeg_server.url) as source:
+        assert source.is_live and source.frames_related
+        assert source.description.startswith(f"stream {mjpeg_server.url} ({FRAME_WIDTH_PX}x{FRAME_HEIGHT_PX}")
+        numbers = []
+        for _ in range(4):
+            frame = source.read()
+            assert frame is not None and frame.image.shape == (FRAME_HEIGHT_PX, FRAME_WIDTH_PX, 3)
+            numbers.append(frame_number(frame.image))
+            time.sleep(CONSUMER_WORK_S)  # slower than the stream: older frames are skipped
+    assert numbers == sorted(set(numbers)) and numbers[-1] - numbers[0] >= 4, numbers
+
+
+def test_stream_whose_server_goes_away_ends_within_the_retry_window(mjpeg_server: MjpegServer,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with open_source(mjpeg_server.url, retry_seconds=SHORT_RETRY_S) as source:
+        assert source.read() is not None
+        mjpeg_server.stop()
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="recognizer.capture"):
+            while source.read() is not None:
+                assert time.monotonic() - started < capture.STREAM_READ_TIMEOUT_MS / 1000 + 5
+    assert "stopped delivering frames" in caplog.text
+
+
+def test_unreachable_stream_is_a_one_line_source_error_without_waiting() -> None:
+    server = MjpegServer(numbered_frame)
+    url = server.url
+    server.stop()  # nothing listens on that port any more: the connection is refused at once
+    started = time.monotonic()
+    with pytest.raises(SourceError) as error:
+        open_source(url.replace("http://", "http://bob:s3cret@"))
+    assert time.monotonic() - started < capture.STREAM_OPEN_TIMEOUT_MS / 1000
+    message = assert_one_line(error)
+    assert message.startswith("http://***@127.0.0.1:") and "could not be opened" in message
+    assert "s3cret" not in message

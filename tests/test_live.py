@@ -97,6 +97,28 @@ def test_headless_video_labels_tracks_and_no_flicker(clip, clip_video, tmp_path)
     assert changes <= 1, labels_of_track
 
 
+def test_a_network_stream_is_read_live_like_a_camera(tmp_path):
+    # A phone's webcam app or an IP camera: a real MJPEG stream on localhost, read through
+    # OpenCV's FFmpeg by the real CLI, with the labels checked against the sample's truth.
+    from streams import MjpegServer
+
+    sample = "digit20.png"
+    truth = json.loads((PROJECT_ROOT / "digits" / "labels.json").read_text())[sample]
+    page = cv2.imread(str(PROJECT_ROOT / "digits" / sample))
+    server = MjpegServer(lambda number: page)
+    jsonl = tmp_path / "stream.jsonl"
+    try:
+        result = run_cli("--source", server.url, "--headless", "--max-frames", "20", "--jsonl", str(jsonl))
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result)
+    assert f"stream {server.url}" in result.stderr
+    records = read_jsonl(jsonl)
+    assert len(records) == 20
+    assert [record["numbers"] for record in records[SETTLE_FRAMES:]] == [truth] * (20 - SETTLE_FRAMES)
+
+
 def test_numbers_are_read_in_order(clip, clip_video, tmp_path):
     jsonl = tmp_path / "frames.jsonl"
     assert run_cli("--source", str(clip_video), "--headless", "--jsonl", str(jsonl)).returncode == 0
