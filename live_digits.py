@@ -205,10 +205,18 @@ def run_still_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
 
 
 def run_live_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
+    from recognizer.atomic import checked_target
     from recognizer.capture import SourceError, open_source
     from recognizer.live import LiveLoop, LiveOptions
     from recognizer.track import DigitTracker
 
+    try:  # before the source: opening a stream can take seconds
+        for output in (args.record, args.jsonl):
+            if output is not None:
+                checked_target(output)
+    except OSError as error:
+        log.error("%s", error)
+        return EXIT_FAILURE
     try:
         source = open_source(args.source, width=args.width, height=args.height, fps=args.fps, loop=args.loop,
                              realtime=args.realtime)
@@ -238,7 +246,8 @@ STILL_ONLY_OPTIONS = ("json", "show", "sheet", "no_sheet", "save")
 def options_in_the_wrong_mode(args: argparse.Namespace) -> str | None:
     """A one-line complaint when the command line mixes the modes, else None."""
     if not args.still and args.paths:
-        return f"image paths are for --still; for live mode use --source {args.paths[0]}"
+        from recognizer.capture import shown_source  # a URL given without --source may hold a password
+        return f"image paths are for --still; for live mode use --source {shown_source(args.paths[0])}"
     misplaced, mode = (LIVE_ONLY_OPTIONS, "live mode") if args.still else (STILL_ONLY_OPTIONS, "--still")
     given = [name for name in misplaced if getattr(args, name) not in (None, False)]
     if not given:

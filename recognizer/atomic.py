@@ -55,7 +55,11 @@ def checked_target(target: str | os.PathLike[str]) -> Path:
     its folder cannot be written (read-only, no permission, a system folder such as /proc).
     """
     target = Path(target)
-    if target.is_dir():
+    try:
+        is_folder = target.is_dir()
+    except OSError as error:  # a name too long for the file system, say
+        raise OSError(f"{target}: {error.strerror or error}") from None
+    if is_folder:
         raise OSError(f"{target} is a folder; give a file name")
     _made_and_writable(target.parent, target)
     return target
@@ -68,7 +72,11 @@ def checked_folder(folder: str | os.PathLike[str]) -> Path:
     be made or written.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
+    try:
+        is_file = folder.exists() and not folder.is_dir()
+    except OSError as error:
+        raise OSError(f"{folder}: {error.strerror or error}") from None
+    if is_file:
         raise OSError(f"{folder} is a file; give a folder")
     _made_and_writable(folder, folder)
     return folder
@@ -87,7 +95,7 @@ def _made_and_writable(folder: Path, named: Path) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise OSError(f"{named}: cannot write in {folder} ({error.strerror or error})") from None
+        raise OSError(f"{named}: cannot create a file in {folder} ({error.strerror or error})") from None
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

@@ -36,6 +36,7 @@ import glob
 import logging
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -83,7 +84,7 @@ DEFAULT_IMAGE_FPS = 30.0
 LINUX_CAMERA_BACKEND = cv2.CAP_V4L2
 GLOB_CHARACTERS = frozenset("*?[")
 # Network streams (an IP camera, a phone's webcam app): FFmpeg reads these URL schemes.
-STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt"})
+STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp"})
 # A network hiccup lasts longer than a USB re-enumeration; the stream is reopened meanwhile.
 STREAM_RETRY_S = 10.0
 # FFmpeg waits 30 s by default for a host that does not answer; a user at a prompt should not.
@@ -198,6 +199,10 @@ def open_source(source: str, *, width: int | None = None, height: int | None = N
         if fps is not None or loop or realtime:
             log.warning("--fps, --loop and --realtime do not apply to a live stream; ignored")
         return open_stream(text, retry_seconds=retry_seconds or STREAM_RETRY_S)
+    scheme, separator, _ = text.partition("://")
+    if separator and scheme.isalpha():
+        raise SourceError(f"{shown_source(text)}: not a stream this app reads (streams: "
+                          f"{', '.join(name + '://' for name in sorted(STREAM_SCHEMES))})")
     path = os.path.expanduser(text)
     if os.path.isdir(path):
         images = _images_matching(os.path.join(glob.escape(path), "*"))
@@ -404,6 +409,7 @@ def open_camera(index: int, *, width: int | None = None, height: int | None = No
     _warn_unmet_requests(index, (width, height, fps), (actual_width, actual_height, actual_fps))
     description = f"camera {index} ({actual_width}x{actual_height}, {actual_fps:g} fps)"
     log.debug("opened %s with the %s backend", description, capture.getBackendName())
+
     def open_again() -> cv2.VideoCapture:
         again = cv2.VideoCapture(index, backend)
         if again.isOpened():
@@ -421,14 +427,23 @@ def is_stream_url(text: str) -> bool:
 
 
 def shown_source(text: str) -> str:
-    """``text`` fit for a log or a message: a stream URL's user name and password become ***."""
-    if not is_stream_url(text):
+    """``text`` fit for a log or a message: a URL's user name, password and credential-like query values become ***.
+
+    Plain text, not urllib: a password may hold "/", "?", "#" or "@", which a URL parser
+    would take for the end of the host and then print in full. Everything up to the last
+    "@" goes, which may hide a little more than the credentials, never less.
+    """
+    scheme, separator, rest = text.partition("://")
+    if not separator:
         return text
-    parts = urllib.parse.urlsplit(text)
-    if parts.username is None and parts.password is None:
-        return text
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"***@{host}"))
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}://{_CREDENTIAL_QUERY.sub(lambda match: match.group(1) + '***', rest)}"
+
+
+# IP cameras often take their login in the query string (?user=admin&pwd=...).
+_CREDENTIAL_QUERY = re.compile(r"([?&;](?:user(?:name)?|login|pass(?:word)?|pwd|token|auth|key|secret)=)[^&;#]*",
+                               re.IGNORECASE)
 
 
 def open_stream(url: str, *, retry_seconds: float = STREAM_RETRY_S,
@@ -455,8 +470,6 @@ def open_stream(url: str, *, retry_seconds: float = STREAM_RETRY_S,
     return LiveSource(_CaptureDevice(capture, open_url), fps=fps,
                       description=f"stream {shown} ({width}x{height}, {fps:g} fps)",
                       retry_seconds=retry_seconds, first_frame_timeout_s=first_frame_timeout_s)
-
-
 
 
 class _SimulatedDevice:

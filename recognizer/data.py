@@ -95,7 +95,11 @@ def load_mnist(train: bool, root: str | os.PathLike[str] | None = None) -> tuple
     from torchvision.datasets import MNIST  # imported lazily: only training and evaluation need it
 
     root = Path(root) if root is not None else DEFAULT_DATA_ROOT
-    ensure_local_raw_files(root)
+    try:
+        ensure_local_raw_files(root)
+    except OSError as error:  # the data folder cannot be made or written
+        raise MnistUnavailable(f"cannot copy MNIST into {root / 'MNIST' / 'raw'} "
+                               f"({error.strerror or error})") from None
     try:
         dataset = MNIST(str(root), train=train, download=True)
     except Exception as error:  # torchvision raises RuntimeError or URLError, depending on what failed

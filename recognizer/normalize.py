@@ -49,6 +49,13 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected a gray, BGR or BGRA image, got shape {image.shape}")
 
 
+def ground_is_dark(gray: np.ndarray) -> bool:
+    """Whether a crop around one digit shows a dark ground at its border (light ink), judged
+    by the border's median against the whole crop's mean: the border is mostly ground."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return bool(np.median(border) < gray.mean())
+
+
 def ink_mask(gray: np.ndarray) -> np.ndarray:
     """Boolean ink mask of a crop holding one digit; polarity is decided automatically.
 
@@ -57,8 +64,7 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     Otsu's threshold, which copes with JPEG noise and faint pencil.
     """
     gray = to_gray(gray)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(border) < gray.mean():
+    if ground_is_dark(gray):
         gray = 255 - gray  # light ink on a dark background
     side = max(MIN_FILTER_SIDE, int(min(gray.shape) * PAPER_FILTER_FRACTION) | 1)
     paper = cv2.dilate(gray, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))

@@ -26,6 +26,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from recognizer.normalize import ground_is_dark
+
 Box = tuple[int, int, int, int]
 
 # -- detection scale (every length below is in full-resolution pixels) -------------------
@@ -773,10 +775,11 @@ def find_digits_of_ink(gray: np.ndarray, ink: str = "dark") -> tuple[list[DigitR
     """``find_digits`` for ``ink`` "dark", "light" or "auto"; also says whether light ink was read.
 
     "auto" judges each image on its own (``light_ink_score``): light ink when the score is
-    clearly light, dark ink otherwise. An image whose score leans light without being clear,
-    or that is small enough to be a crop, is read both ways: dark ink is kept unless it found nothing, or found only the holes of
-    light digits (a fat white 0's inside is a dark blob), which show as every dark box lying
-    inside a light one. Light ink that finds nothing is read as dark too. Meant for separate
+    clearly light, dark ink otherwise. An image whose score leans light without being
+    clear is read both ways: dark ink is kept unless it found nothing, or found only the
+    holes of light digits (a fat white 0's inside is a dark blob), which show as every dark
+    box lying inside a light one. Light ink that finds nothing is read as dark too. A crop
+    (at most CROP_MAX_SIDE_PX either way) is judged by its border instead. Meant for separate
     pictures: on a camera a passing shadow could flip a frame, so live mode reads a fixed
     polarity.
     """
@@ -785,12 +788,16 @@ def find_digits_of_ink(gray: np.ndarray, ink: str = "dark") -> tuple[list[DigitR
     if ink != "auto":
         light = ink == "light"
         return find_digits(gray, light_ink=light), light
+    if max(gray.shape) <= CROP_MAX_SIDE_PX:
+        # A crop's score says little (its median window is a few pixels, inside a fat
+        # stroke); its border does: a light digit's crop is ringed by dark ground, a dark
+        # digit's by paper. Reading the other way would find the paper in its loops.
+        light = ground_is_dark(gray)
+        return find_digits(gray, light_ink=light), light
     score = light_ink_score(gray)
     light = score >= LIGHT_INK_CLEAR_SCORE
     regions = find_digits(gray, light_ink=light)
-    # A crop's score says little: its median window is a few pixels, inside a fat stroke.
-    in_doubt = score > 0 or max(gray.shape) <= CROP_MAX_SIDE_PX
-    if not in_doubt or (light and regions):
+    if score <= 0 or (light and regions):
         return regions, light
     other = find_digits(gray, light_ink=not light)
     if other and (light or _all_inside(regions, other)):

@@ -68,7 +68,7 @@ UNWRITABLE = Path("/proc")   # a system folder: no file can be created in it, no
 
 @pytest.mark.skipif(not (UNWRITABLE / "self").exists(), reason="needs Linux's /proc")
 def test_a_folder_that_cannot_be_written_is_found_before_the_run():
-    with pytest.raises(OSError, match=r"^/proc/out.json: cannot write in /proc \("):
+    with pytest.raises(OSError, match=r"^/proc/out.json: cannot create a file in /proc \("):
         checked_target(UNWRITABLE / "out.json")
     with pytest.raises(OSError, match=r"^/proc/images: cannot make folder /proc/images \("):
         checked_folder(UNWRITABLE / "images")

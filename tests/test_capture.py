@@ -491,6 +491,19 @@ def test_stream_urls_are_told_from_paths_and_their_passwords_never_shown() -> No
     assert not capture.is_stream_url("scans/*.png") and not capture.is_stream_url("0")
     assert capture.shown_source("rtsp://bob:s3cret@cam.local:554/live?x=1") == "rtsp://***@cam.local:554/live?x=1"
     assert capture.shown_source("http://10.0.0.2:8080/video") == "http://10.0.0.2:8080/video"
+    # A password may hold what a URL parser takes for the end of the host; IPv6 hosts are fine.
+    for password in ("pa/ss", "pa?ss", "pa#ss", "pa@ss"):
+        assert capture.shown_source(f"rtsp://admin:{password}@10.0.0.2/x") == "rtsp://***@10.0.0.2/x"
+    assert capture.shown_source("http://user:pw@[::1") == "http://***@[::1"
+    assert capture.shown_source("http://cam/video?user=admin&pwd=hunter2&res=hd") == \
+        "http://cam/video?user=***&pwd=***&res=hd"
+
+
+def test_a_url_of_another_scheme_is_one_line_without_its_password() -> None:
+    with pytest.raises(SourceError) as error:
+        open_source("mms://bob:s3cret@cam.local/live")
+    message = assert_one_line(error)
+    assert message.startswith("mms://***@cam.local/live: not a stream") and "rtsp://" in message
 
 
 def test_stream_is_live_and_hands_out_the_newest_frame(mjpeg_server: MjpegServer) -> None:

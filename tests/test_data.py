@@ -133,3 +133,9 @@ def test_every_command_reading_mnist_says_it_is_missing_in_one_line(tmp_path, co
     assert len(errors) == 1, result.stderr
     assert len(errors[0]) < 400 and errors[0].rstrip().endswith("a folder holding them."), errors[0]
     assert not any(tmp_path.glob("m.pt")) and not (tmp_path / "digits").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+def test_a_data_folder_that_cannot_be_made_is_mnist_unavailable(mirror):
+    with pytest.raises(data.MnistUnavailable, match=r"^cannot copy MNIST into /proc/no_data/MNIST/raw \("):
+        data.load_mnist(train=False, root="/proc/no_data")

@@ -426,3 +426,16 @@ def test_keys_pressed_in_a_real_window_take_a_snapshot_and_quit(virtual_display,
     annotated = cv2.imread(str(folders[0] / "annotated.png"))
     assert raw.shape == (480, 640, 3)
     assert annotated.shape[0] > raw.shape[0], "the input strip (key c) should be part of the annotated frame"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--still", "--source", "0"], "--source applies to live mode only"),
+    (["--json", "--record", "x.mp4"], "--json applies to --still only"),
+    (["rtsp://admin:s3cret@cam.local/x"], "image paths are for --still; for live mode use --source rtsp://***@cam.local/x"),
+], ids=["live-option-in-still-mode", "still-option-in-live-mode", "url-without-source"])
+def test_options_of_the_other_mode_are_one_line_without_secrets(args, expected):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(expected) and "s3cret" not in result.stderr, result.stderr

@@ -248,13 +248,17 @@ def test_auto_ink_reads_a_fat_light_zero_not_its_hole():
     assert light and [region.box for region in regions] == [ring.box]
 
 
-def test_auto_ink_reads_a_crop_both_ways_whatever_its_score():
+def test_auto_ink_judges_a_crop_by_its_border_not_its_score():
     # At 28x28 (MNIST's own size) a fat stroke fills the score's median window and the
-    # score leans dark; a crop is small enough to read both ways.
+    # score leans dark; the crop's dark border says light ink. The same crop inverted has a
+    # paper border: dark ink, the ring itself, not the paper in its loop.
     zero = _fat_light_zero(28, 5)
     assert segment.light_ink_score(zero) <= 0 and find_digits(zero) == []
     regions, light = segment.find_digits_of_ink(zero, "auto")
     assert light and len(regions) == 1 and regions[0].box[3] >= 20
+    dark_zero = 255 - zero
+    inverted, light = segment.find_digits_of_ink(dark_zero, "auto")
+    assert not light and [region.box for region in inverted] == [region.box for region in regions]
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (2, 2), (3, 3), (9, 1)])

@@ -332,7 +332,7 @@ def test_a_contact_sheet_that_cannot_be_written_stops_the_run_before_reading(ran
     assert completed.returncode == 2 and completed.stdout == ""
     assert_clean_stderr(completed)
     lines = completed.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cannot write in /proc" in lines[0], completed.stderr
+    assert len(lines) == 1 and "cannot create a file in /proc" in lines[0], completed.stderr
 
 
 def test_cli_default_confidence_matches_the_recognizer() -> None:
