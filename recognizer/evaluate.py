@@ -528,6 +528,7 @@ CATEGORY_HELP = {
     scenes.PAPER_PHOTO: "one handwritten digit photographed on tinted paper under uneven light",
     scenes.LIGHT_ON_DARK: "a clean scene with its tones inverted: light digits on a dark ground",
     scenes.MNIST_IMAGE: "an MNIST digit as its own 28x28 image, light on dark",
+    scenes.HANDHELD: "a hard scene on a page held at a slant (keystone, desk around it), with motion blur",
 }
 
 

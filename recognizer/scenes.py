@@ -41,7 +41,9 @@ SCAN = "scan"                    # one small cropped scan of an MNIST test digit
 PAPER_PHOTO = "paper_photo"      # one digit on a tinted page under gradient light
 LIGHT_ON_DARK = "light_on_dark"  # a clean scene with its tones inverted: light digits on a dark ground
 MNIST_IMAGE = "mnist"            # an MNIST digit as MNIST stores it: its own 28x28 image, light on dark
-CATEGORIES: tuple[str, ...] = (CLEAN, HARD, THIN_PEN, PRINTED, SCAN, PAPER_PHOTO, LIGHT_ON_DARK, MNIST_IMAGE)
+HANDHELD = "handheld"            # a hard scene on a page held at a slant, moving during the exposure
+CATEGORIES: tuple[str, ...] = (CLEAN, HARD, THIN_PEN, PRINTED, SCAN, PAPER_PHOTO, LIGHT_ON_DARK, MNIST_IMAGE,
+                               HANDHELD)
 SINGLE_DIGIT_CATEGORIES: tuple[str, ...] = (THIN_PEN, SCAN, PAPER_PHOTO, MNIST_IMAGE)
 
 # ---------------------------------------------------------------------------------------
@@ -938,6 +940,71 @@ def make_camera_scene(rng: np.random.Generator, pool: DigitPool, kind: str = HAR
     return compose_camera_scene(rng, pool, lines, conditions, category=kind)
 
 
+# A page held up to a webcam is rarely square to it: seen at a slant, its far side is
+# shorter (keystone), and a hand moves during the exposure.
+SLANT_SHRINK = (0.05, 0.22)      # the far side of the page is this much shorter than the near one
+SLANT_CORNER_JITTER = 0.03       # each corner of the page's outline moves by up to this share of the frame
+SLANT_ZOOM = (0.85, 1.0)         # the page is further away than in the hard scenes, by up to this
+# A hand holding a sheet still trembles at a few cm/s; over a webcam's 1/30 s indoor exposure,
+# at about 2 px per mm of paper, that smears the picture by 1-5 px (1: none).
+MOTION_BLUR_PX = (1, 5)
+DESK_LEVEL = (30, 110)           # the desk or room seen around the page
+
+
+def _slant(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A homography that shows the full frame as a page seen at a slant: a keystone quad inside the frame."""
+    zoom = rng.uniform(*SLANT_ZOOM)
+    near, far = zoom / 2, zoom * (1 - rng.uniform(*SLANT_SHRINK)) / 2  # half lengths of the two sides
+    # Corners (top-left, top-right, bottom-right, bottom-left) in units of the frame; the far
+    # side is the page's top, right, bottom or left, and the page stays upright.
+    far_side = int(rng.integers(4))
+    top, bottom = (far, near) if far_side == 0 else (near, far) if far_side == 2 else (near, near)
+    left, right = (far, near) if far_side == 3 else (near, far) if far_side == 1 else (near, near)
+    quad = np.array([[0.5 - top, 0.5 - left], [0.5 + top, 0.5 - right],
+                     [0.5 + bottom, 0.5 + right], [0.5 - bottom, 0.5 + left]])
+    quad = np.clip(quad + rng.uniform(-SLANT_CORNER_JITTER, SLANT_CORNER_JITTER, quad.shape), 0.0, 1.0)
+    frame = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    return cv2.getPerspectiveTransform(frame, np.float32(quad * [width - 1, height - 1]))
+
+
+def _motion_blur(image: np.ndarray, length_px: int, angle_deg: float) -> np.ndarray:
+    """``image`` smeared along a straight line of ``length_px`` at ``angle_deg``."""
+    if length_px <= 1:
+        return image
+    kernel = np.zeros((length_px, length_px), np.float32)
+    kernel[length_px // 2, :] = 1.0
+    centre = ((length_px - 1) / 2, (length_px - 1) / 2)
+    kernel = cv2.warpAffine(kernel, cv2.getRotationMatrix2D(centre, angle_deg, 1.0), (length_px, length_px))
+    return cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+def make_handheld_scene(rng: np.random.Generator, pool: DigitPool) -> Scene:
+    """A hard scene whose page is held at a slant to the camera (keystone, a desk around it)
+    and moves during the exposure (motion blur), then goes through the camera's blur, noise and JPEG."""
+    conditions = sample_conditions(rng, HARD)
+    lines = random_lines(rng, int(rng.integers(DIGITS_PER_CAMERA_SCENE[0], DIGITS_PER_CAMERA_SCENE[1] + 1)))
+    flat = compose_camera_scene(rng, pool, lines, dataclasses.replace(conditions, blur_sigma=0.0, noise_sigma=0.0,
+                                                                      jpeg_quality=None), category=HANDHELD)
+    width, height = conditions.size
+    homography = _slant(rng, width, height)
+    desk = np.float32(rng.uniform(*DESK_LEVEL)) + _gaussian_noise(rng, (height, width, 1), DESK_TEXTURE_SIGMA)
+    page = cv2.warpPerspective(flat.image.astype(np.float32), homography, (width, height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    on_page = cv2.warpPerspective(np.ones((height, width), np.float32), homography, (width, height),
+                                  flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)[:, :, None]
+    image = page + (1.0 - on_page) * desk  # the page's own pixels are already weighted by on_page at its edge
+    image = _motion_blur(image, int(rng.integers(MOTION_BLUR_PX[0], MOTION_BLUR_PX[1] + 1)), rng.uniform(0, 180))
+    # The truth follows the ink: each digit's pixels carried through the same warp.
+    owner = cv2.warpPerspective((flat.ink_owner.astype(np.int16) + 1).astype(np.uint8), homography, (width, height),
+                                flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    boxes = [_box_of(owner == index + 1) for index in range(len(flat.boxes))]
+    if any(box is None for box in boxes):
+        raise RuntimeError("a digit vanished in the slant")
+    result = _camera_finish(rng, image, conditions.blur_sigma, conditions.noise_sigma, conditions.jpeg_quality)
+    return dataclasses.replace(flat, image=result, boxes=tuple(boxes),  # type: ignore[arg-type]
+                               ink_owner=(owner.astype(np.int16) - 1).astype(np.int8))
+
+
 def make_mnist_image_scene(rng: np.random.Generator, pool: DigitPool) -> Scene:
     """An MNIST digit as MNIST stores it, its own 28x28 image (light on dark, the digit
     centred by its mass, strokes sometimes touching the edge): what people try first."""
@@ -1140,6 +1207,7 @@ SCENE_MAKERS: dict[str, Callable[[np.random.Generator, DigitPool], Scene]] = {
     PAPER_PHOTO: make_paper_photo_scene,
     LIGHT_ON_DARK: make_light_on_dark_scene,
     MNIST_IMAGE: make_mnist_image_scene,
+    HANDHELD: make_handheld_scene,
 }
 
 
