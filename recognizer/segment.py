@@ -740,6 +740,25 @@ POLARITY_DETAIL_LEVELS = 32      # detail is at least this much darker or lighte
 LIGHT_INK_CLEAR_SCORE = 1.5
 
 
+def _polarity_copy(gray: np.ndarray) -> np.ndarray:
+    """``gray`` shrunk to at most POLARITY_SIDE on its longer side, for judging its polarity."""
+    if gray.ndim != 2 or gray.dtype != np.uint8:
+        raise ValueError(f"expected a gray uint8 image, got shape {gray.shape} and {gray.dtype}")
+    height, width = gray.shape
+    scale = min(1.0, POLARITY_SIDE / max(height, width))
+    if scale < 1.0:
+        gray = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
+                          interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def mostly_light(gray: np.ndarray) -> bool:
+    """Whether most of the image is its lighter tones (median at least the mean): paper
+    filling the view, as opposed to a dark ground with light strokes on it."""
+    small = _polarity_copy(gray)
+    return bool(np.median(small) >= small.mean())
+
+
 def light_ink_score(gray: np.ndarray) -> float:
     """How strongly an image's fine detail is lighter, rather than darker, than its surroundings.
 
@@ -748,13 +767,7 @@ def light_ink_score(gray: np.ndarray) -> float:
     image does not say (little ink, strong shadows). Ink is a minority of any neighbourhood,
     so the median is the background whichever its tone.
     """
-    if gray.ndim != 2 or gray.dtype != np.uint8:
-        raise ValueError(f"expected a gray uint8 image, got shape {gray.shape} and {gray.dtype}")
-    height, width = gray.shape
-    scale = min(1.0, POLARITY_SIDE / max(height, width))
-    if scale < 1.0:
-        gray = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
-                          interpolation=cv2.INTER_AREA)
+    gray = _polarity_copy(gray)
     background = cv2.medianBlur(gray, max(MIN_FILTER_SIDE, int(min(gray.shape) * POLARITY_MEDIAN_FRACTION) | 1))
     # numpy's comparison: cv2.compare would take a 1x1 image for a scalar.
     lighter = np.count_nonzero(cv2.subtract(gray, background) > POLARITY_DETAIL_LEVELS)
@@ -762,21 +775,27 @@ def light_ink_score(gray: np.ndarray) -> float:
     return math.log((lighter + 1) / (darker + 1))
 
 
-def _all_inside(inner: list[DigitRegion], outer: list[DigitRegion]) -> bool:
-    """Whether every region of ``inner`` lies within the box of some region of ``outer``."""
-    def within(box: Box, around: Box) -> bool:
+HOLE_MAX_CONTAINER_FACTOR = 3.0  # a digit's hole is at least a third of its height (a 0's, an 8's loop)
+
+
+def _all_holes(inner: list[DigitRegion], outer: list[DigitRegion]) -> bool:
+    """Whether every region of ``inner`` lies within a region of ``outer`` at most
+    HOLE_MAX_CONTAINER_FACTOR times its height, as the hole of a digit does (a whole page
+    seen as one light region contains its digits too, but is far taller)."""
+    def hole_of(box: Box, around: Box) -> bool:
         x, y, w, h = box
         ax, ay, aw, ah = around
-        return ax <= x and ay <= y and x + w <= ax + aw and y + h <= ay + ah
-    return all(any(within(region.box, other.box) for other in outer) for region in inner)
+        return ax <= x and ay <= y and x + w <= ax + aw and y + h <= ay + ah and ah <= HOLE_MAX_CONTAINER_FACTOR * h
+    return all(any(hole_of(region.box, other.box) for other in outer) for region in inner)
 
 
 def find_digits_of_ink(gray: np.ndarray, ink: str = "dark") -> tuple[list[DigitRegion], bool]:
     """``find_digits`` for ``ink`` "dark", "light" or "auto"; also says whether light ink was read.
 
     "auto" judges each image on its own (``light_ink_score``): light ink when the score is
-    clearly light, dark ink otherwise. An image whose score leans light without being
-    clear is read both ways: dark ink is kept unless it found nothing, or found only the
+    clearly light and the image is not mostly light tones (``mostly_light``: a page on a
+    dark desk scores light), dark ink otherwise. An image whose score leans light at all is
+    read both ways: dark ink is kept unless it found nothing, or found only the
     holes of light digits (a fat white 0's inside is a dark blob), which show as every dark
     box lying inside a light one. Light ink that finds nothing is read as dark too. A crop
     (at most CROP_MAX_SIDE_PX either way) is judged by its border instead. Meant for separate
@@ -795,11 +814,13 @@ def find_digits_of_ink(gray: np.ndarray, ink: str = "dark") -> tuple[list[DigitR
         light = ground_is_dark(gray)
         return find_digits(gray, light_ink=light), light
     score = light_ink_score(gray)
-    light = score >= LIGHT_INK_CLEAR_SCORE
+    # A bright page on a dark desk scores light (its corners are lighter than the desk around
+    # them) but is mostly light: it is read as dark ink first, and light only as the hole rule says.
+    light = score >= LIGHT_INK_CLEAR_SCORE and not mostly_light(gray)
     regions = find_digits(gray, light_ink=light)
     if score <= 0 or (light and regions):
         return regions, light
     other = find_digits(gray, light_ink=not light)
-    if other and (light or _all_inside(regions, other)):
+    if other and (light or _all_holes(regions, other)):
         return other, not light
     return regions, light

@@ -12,7 +12,7 @@ from recognizer.scenes import (HARD, DigitPool, compose_camera_scene, make_camer
                                sample_conditions, scene_rng)
 from recognizer.segment import (MERGE_VECTORISED_MIN_PIECES, _joined_pairs_plain, _joined_pairs_vectorised,
                                 _merge_pieces, find_digits)
-from recognizer import segment
+from recognizer import scenes, segment
 from recognizer.evaluate import box_iou
 
 MATCH_IOU = 0.5
@@ -259,6 +259,20 @@ def test_auto_ink_judges_a_crop_by_its_border_not_its_score():
     dark_zero = 255 - zero
     inverted, light = segment.find_digits_of_ink(dark_zero, "auto")
     assert not light and [region.box for region in inverted] == [region.box for region in regions]
+
+
+def test_auto_ink_reads_a_page_on_a_dark_desk_as_dark_ink(pool):
+    # A bright page held at a slant over a dark desk: the page's corners are lighter than the
+    # desk around them, so the score leans light, and a light reading finds the page's outline
+    # as one big region around the digit. The digit is not its hole: it stays dark ink.
+    scene = scenes.make_scene(scenes.HANDHELD, scene_rng(0, scenes.HANDHELD, 44), pool)
+    gray = to_gray(scene.image)
+    assert segment.light_ink_score(gray) > 0 and segment.mostly_light(gray)
+    (outline,) = find_digits(gray, light_ink=True)
+    (truth,) = scene.boxes
+    assert outline.box[3] > 5 * truth[3]
+    regions, light = segment.find_digits_of_ink(gray, "auto")
+    assert not light and len(regions) == 1 and box_iou(regions[0].box, truth) > 0.8
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (2, 2), (3, 3), (9, 1)])
