@@ -980,8 +980,11 @@ def _motion_blur(image: np.ndarray, length_px: int, angle_deg: float) -> np.ndar
 
 def make_handheld_scene(rng: np.random.Generator, pool: DigitPool) -> Scene:
     """A hard scene whose page is held at a slant to the camera (keystone, a desk around it)
-    and moves during the exposure (motion blur), then goes through the camera's blur, noise and JPEG."""
-    conditions = sample_conditions(rng, HARD)
+    and moves during the exposure (motion blur), then goes through the camera's blur, noise and JPEG.
+    The hard scenes' thumb and desk strip are left out: seen whole, the page has the desk all round."""
+    # The whole page is in view, with the desk around it: no desk strip on the page, and no
+    # thumb, which would end at the page's edge instead of reaching in from outside the frame.
+    conditions = dataclasses.replace(sample_conditions(rng, HARD), page_edge_side=None, thumb_side=None)
     lines = random_lines(rng, int(rng.integers(DIGITS_PER_CAMERA_SCENE[0], DIGITS_PER_CAMERA_SCENE[1] + 1)))
     flat = compose_camera_scene(rng, pool, lines, dataclasses.replace(conditions, blur_sigma=0.0, noise_sigma=0.0,
                                                                       jpeg_quality=None), category=HANDHELD)
