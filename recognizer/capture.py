@@ -40,7 +40,6 @@ import re
 import sys
 import threading
 import time
-import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass

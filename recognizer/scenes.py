@@ -980,8 +980,7 @@ def _motion_blur(image: np.ndarray, length_px: int, angle_deg: float) -> np.ndar
 
 def make_handheld_scene(rng: np.random.Generator, pool: DigitPool) -> Scene:
     """A hard scene whose page is held at a slant to the camera (keystone, a desk around it)
-    and moves during the exposure (motion blur), then goes through the camera's blur, noise and JPEG.
-    The hard scenes' thumb and desk strip are left out: seen whole, the page has the desk all round."""
+    and moves during the exposure (motion blur), then goes through the camera's blur, noise and JPEG."""
     # The whole page is in view, with the desk around it: no desk strip on the page, and no
     # thumb, which would end at the page's edge instead of reaching in from outside the frame.
     conditions = dataclasses.replace(sample_conditions(rng, HARD), page_edge_side=None, thumb_side=None)

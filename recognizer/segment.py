@@ -813,10 +813,11 @@ def find_digits_of_ink(gray: np.ndarray, ink: str = "dark") -> tuple[list[DigitR
         # digit's by paper. Reading the other way would find the paper in its loops.
         light = ground_is_dark(gray)
         return find_digits(gray, light_ink=light), light
-    score = light_ink_score(gray)
+    small = _polarity_copy(gray)  # shrunk once for both judgements (a no-op on a copy this small)
+    score = light_ink_score(small)
     # A bright page on a dark desk scores light (its corners are lighter than the desk around
     # them) but is mostly light: it is read as dark ink first, and light only as the hole rule says.
-    light = score >= LIGHT_INK_CLEAR_SCORE and not mostly_light(gray)
+    light = score >= LIGHT_INK_CLEAR_SCORE and not mostly_light(small)
     regions = find_digits(gray, light_ink=light)
     if score <= 0 or (light and regions):
         return regions, light
