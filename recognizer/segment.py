@@ -679,14 +679,16 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     x, y, w, h, area = (stats[:, k] for k in range(5))
     small_h, small_w = labels.shape
     # Anything cut by the frame's edge is a thumb, the desk, the page edge or an unreadable
-    # digit; dropping it before merging keeps it from swallowing digits next to it. (Label 0,
-    # the background, spans the frame, so it never counts as inside.) A tiny image is a crop
-    # around its digit, as MNIST's own are: there a stroke at the edge is the crop's tightness,
-    # but a piece spanning the crop (a ruled line, a scan's border) is still not a digit.
+    # digit; dropping it before merging keeps it from swallowing digits next to it. A tiny
+    # image is a crop around its digit, as MNIST's own are: there a stroke at the edge is the
+    # crop's tightness, but a piece spanning the crop (a ruled line, a scan's border) is still
+    # not a digit.
     inside = (x > 0) & (y > 0) & (x + w < small_w) & (y + h < small_h)
     if max(frame_shape) <= CROP_MAX_SIDE_PX:
         inside |= (w < CROP_EDGE_PIECE_MAX_SHARE * small_w) & (h < CROP_EDGE_PIECE_MAX_SHARE * small_h)
-        inside[0] = False  # the background
+    # Label 0 is the paper, not a piece. It usually spans the frame, but a page held up with
+    # a dark desk or room all around it is ringed by "ink", and the paper is then inside.
+    inside[0] = False
     pieces = np.nonzero((area >= _speck_area(factor)) & inside)[0]
     # Paper is the brightest large surface in view; far darker "paper" is the desk, a hand or a
     # dark object, whose edges the flattening turns into ink-like rings.

@@ -396,3 +396,15 @@ def test_full_resolution_ink_threshold_table_matches_darkness_threshold() -> Non
     by_table = gray < segment._INK_BELOW_LEVEL[paper]
     assert np.array_equal(by_darkness, by_table)
     assert by_table.any() and not by_table.all()
+
+
+def test_a_lone_digit_on_a_page_ringed_by_a_dark_desk_is_found():
+    # A page held up with the desk showing on every side: the desk is one dark region around
+    # the page, so the paper (label 0 of the ink mask) lies inside the frame. It must not
+    # count as a piece that swallows a digit standing alone (found in the handheld category).
+    frame = np.full((480, 640, 3), 60, np.uint8)
+    cv2.rectangle(frame, (20, 10), (620, 465), (235, 235, 235), -1)
+    cv2.putText(frame, "5", (520, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.5, (40, 40, 40), 7, cv2.LINE_AA)
+    (box,) = boxes_of(frame)
+    x, y, w, h = box
+    assert 515 <= x <= 530 and 140 <= y <= 160 and 40 <= h <= 70
