@@ -44,6 +44,7 @@ INK_DARKNESS_LEVEL = 48        # ink is at least this much darker than its local
 PAPER_LEVEL_PERCENTILE = 90    # the paper's brightness: this percentile of the paper estimate
 NOT_PAPER_FRACTION = 0.35      # surfaces darker than this share of the paper are not paper
 FAINT_DARKNESS_LEVEL = 24      # faint marks (printed lines, pencil) start here
+UINT8_LEVELS = 256             # gray levels of a uint8 image
 # -- line removal ------------------------------------------------------------------------
 LINE_MIN_LENGTH_FRACTION = 0.12  # ruled/grid lines run at least this share of the frame's side
 LINE_MIN_LENGTH_PX = 40
@@ -145,8 +146,16 @@ def shrink_keeping_ink(gray: np.ndarray, factor: int) -> np.ndarray:
         return gray
     height, width = gray.shape
     rows, columns = height // factor, width // factor
-    darkest = cv2.erode(gray, np.ones((factor, factor), np.uint8), anchor=(0, 0))
-    small = np.ascontiguousarray(darkest[:rows * factor:factor, :columns * factor:factor])
+    if factor == 2:
+        # A webcam's case, in two cheap passes (half the time of an erosion and a strided
+        # copy): the darker of each pair of rows, then of each pair of columns, read as
+        # the two bytes of a 16-bit word (the minimum does not care which byte is which).
+        pairs = cv2.min(gray[0:rows * 2:2, :columns * 2], gray[1:rows * 2:2, :columns * 2])
+        words = pairs.view(np.uint16)
+        small = np.minimum(words & 0xFF, words >> 8).astype(np.uint8)
+    else:
+        darkest = cv2.erode(gray, np.ones((factor, factor), np.uint8), anchor=(0, 0))
+        small = np.ascontiguousarray(darkest[:rows * factor:factor, :columns * factor:factor])
     # The outermost row and column of blocks take only the frame's outermost pixels, so that
     # ink reaches the copy's edge exactly when it reaches the frame's edge (a digit one pixel
     # inside stays a digit, not something cut by the edge). Rows and columns beyond the last
@@ -205,7 +214,6 @@ def straight_lines(faint: np.ndarray, factor: int = 1) -> tuple[np.ndarray, np.n
     ``factor`` says how many times ``faint`` was shrunk from the original image.
     """
     height, width = faint.shape
-    lines = np.zeros_like(faint)
     found_per_axis = []
     for axis_length, horizontal in ((width, True), (height, False)):
         # Long enough that no stroke of an ordinary digit qualifies, short enough that a line
@@ -225,17 +233,17 @@ def straight_lines(faint: np.ndarray, factor: int = 1) -> tuple[np.ndarray, np.n
         candidate = cv2.dilate(candidate, cv2.getStructuringElement(cv2.MORPH_RECT, across))
         straight = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, run))
         thick = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_across))
-        found = cv2.bitwise_and(cv2.bitwise_and(straight, faint), cv2.bitwise_not(thick))
-        lines |= found
+        found = cv2.subtract(cv2.bitwise_and(straight, faint), thick)  # 0/255 masks: 255 - 255 saturates to 0
         found_per_axis.append((found, axis_length, horizontal))
     # Printed lines run across the page, several of them in parallel; the straight strokes
     # of one big digit do not. Without that evidence nothing is taken out.
     # Faint fine grids break into dashes under noise, but then there is a lot of them.
-    line_pixels = cv2.countNonZero(lines)
     by_direction = (found_per_axis[0][0], found_per_axis[1][0])
+    line_pixels = cv2.countNonZero(cv2.bitwise_or(*by_direction))
     if line_pixels >= RULED_PAGE_MIN_LINE_PIXELS * (height + width):
         return by_direction
-    no_lines = (np.zeros_like(lines), np.zeros_like(lines))
+    nothing = np.zeros_like(faint)
+    no_lines = (nothing, nothing)  # read-only use: one all-zero mask serves both directions
     if line_pixels < RULED_PAGE_MIN_LINES * RULED_LINE_SPAN * min(height, width):
         return no_lines  # too few pixels for that many spanning lines
     shrink = max(1, LINE_EXTENT_SHRINK // factor)
@@ -256,9 +264,28 @@ def _label_type(mask: np.ndarray) -> int:
 
 
 def _percentile_of(values: np.ndarray, percent: float, where: np.ndarray | None = None) -> int:
-    """A percentile of uint8 ``values`` (where ``where`` is set), from a histogram: no sorting."""
-    histogram = cv2.calcHist([values], [0], where, [256], [0, 256]).ravel()
-    return int(np.searchsorted(np.cumsum(histogram), histogram.sum() * percent / 100))
+    """A percentile of uint8 ``values`` (where ``where`` is non-zero): the lowest level v
+    with at least ``percent`` % of the values at or below v (the histogram's definition).
+
+    Found by binary search over the 256 levels, counting the values above each level tried
+    (8 thresholds and counts): 3x faster than OpenCV's histogram on a grid page's lines,
+    whose masked histogram costs about 5 ns a pixel.
+    """
+    if where is None:
+        counted, above_of = values.size, values
+    else:
+        # Values outside ``where`` become 0, which is never above a level tried.
+        counted, above_of = cv2.countNonZero(where), cv2.bitwise_and(values, values, mask=where)
+    wanted = counted * percent / 100
+    low, high = 0, UINT8_LEVELS - 1  # the answer lies in [low, high]
+    while low < high:
+        level = (low + high) // 2
+        above = cv2.countNonZero(cv2.threshold(above_of, level, 255, cv2.THRESH_BINARY)[1])
+        if counted - above >= wanted:
+            high = level
+        else:
+            low = level + 1
+    return low
 
 
 def _median_of(values: np.ndarray, where: np.ndarray) -> int:
@@ -307,7 +334,7 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
                                   for found, present in ((horizontal, has_horizontal), (vertical, has_vertical)))
     line_only = on_vertical if on_horizontal is None else \
         on_horizontal if on_vertical is None else cv2.bitwise_or(on_horizontal, on_vertical)
-    cleaned = cv2.bitwise_and(ink, cv2.bitwise_not(line_only))
+    cleaned = cv2.subtract(ink, line_only)
     # Where a stroke crossed a line, removing the line cut the stroke; a small closing finds
     # those gaps, and only removed ink pixels inside them are put back. On a horizontal line
     # a pixel must also have the stroke above and below it: two digits standing on one line
@@ -322,7 +349,7 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
         across = cv2.bitwise_and(cv2.dilate(cleaned, above, anchor=above_anchor),
                                  cv2.dilate(cleaned, below, anchor=below_anchor))
         restored = cv2.bitwise_or(restored, cv2.bitwise_and(bridged, cv2.bitwise_and(on_horizontal, across)))
-    return InkLayers(cv2.bitwise_or(cleaned, restored), lines, cv2.bitwise_and(line_only, cv2.bitwise_not(restored)))
+    return InkLayers(cv2.bitwise_or(cleaned, restored), lines, cv2.subtract(line_only, restored))
 
 
 @lru_cache(maxsize=None)

@@ -408,3 +408,33 @@ def test_a_lone_digit_on_a_page_ringed_by_a_dark_desk_is_found():
     (box,) = boxes_of(frame)
     x, y, w, h = box
     assert 515 <= x <= 530 and 140 <= y <= 160 and 40 <= h <= 70
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+@pytest.mark.parametrize("shape", [(480, 640), (241, 323), (7, 9)])
+def test_the_shrink_keeps_each_blocks_darkest_pixel_and_the_frames_outermost_ones(factor, shape):
+    gray = np.random.default_rng(sum(shape) + factor).integers(0, 256, shape, dtype=np.uint8)
+    rows, columns = shape[0] // factor, shape[1] // factor
+    blocks = gray[:rows * factor, :columns * factor].reshape(rows, factor, columns, factor)
+    expected = blocks.min(axis=(1, 3))
+    # The outermost blocks take only the frame's outermost pixels (see shrink_keeping_ink);
+    # at a corner, the outermost column's.
+    expected[0] = blocks[0, 0].min(axis=1)
+    expected[-1] = blocks[-1, -1].min(axis=1)
+    expected[:, 0] = blocks[:, :, 0, 0].min(axis=1)
+    expected[:, -1] = blocks[:, :, -1, -1].min(axis=1)
+    np.testing.assert_array_equal(segment.shrink_keeping_ink(gray, factor), expected)
+
+
+@pytest.mark.parametrize("percent", [0, 10, 50, 90, 100])
+def test_a_percentile_is_the_lowest_level_with_that_share_of_the_values_at_or_below_it(percent):
+    rng = np.random.default_rng(percent)
+    values = rng.integers(0, 256, (120, 160), dtype=np.uint8)
+    values[:40] = rng.integers(0, 8, (40, 160))  # a crowd of low values, zeros among them
+    where = np.where(rng.random(values.shape) < 0.3, 255, 0).astype(np.uint8)
+    for mask in (None, where):
+        chosen = values.ravel() if mask is None else values[mask > 0]
+        at_or_below = np.cumsum(np.bincount(chosen, minlength=256))
+        expected = int(np.argmax(at_or_below >= len(chosen) * percent / 100))
+        assert segment._percentile_of(values, percent, mask) == expected
+    assert segment._percentile_of(values, percent, np.zeros_like(where)) == 0  # nothing counted
