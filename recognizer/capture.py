@@ -505,14 +505,15 @@ class SimulatedCamera(LiveSource):
     called for the n-th frame produced; returning None simulates a failed read (after
     ``retry_seconds`` of those the source ends, like an unplugged camera), and blocking
     simulates a driver that hangs. Frames are produced at ``fps`` whether or not anyone
-    reads them; ``Frame.timestamp`` is when each was produced.
+    reads them; ``Frame.timestamp`` is when each was produced. ``stated_fps`` is the rate
+    the source claims, when it is not the true one (FFmpeg says 25 for most MJPEG streams).
     """
 
     def __init__(self, frames: Sequence[np.ndarray] | Callable[[int], np.ndarray | None],
                  fps: float = DEFAULT_CAMERA_FPS, *, retry_seconds: float = CAMERA_RETRY_S,
                  first_frame_timeout_s: float = FIRST_FRAME_TIMEOUT_S,
-                 description: str = "simulated camera") -> None:
-        _check_positive(fps=fps, retry_seconds=retry_seconds)
+                 description: str = "simulated camera", stated_fps: float | None = None) -> None:
+        _check_positive(fps=fps, retry_seconds=retry_seconds, stated_fps=stated_fps)
         if callable(frames):
             produce = frames
         else:
@@ -520,8 +521,9 @@ class SimulatedCamera(LiveSource):
             if not images:
                 raise ValueError("SimulatedCamera needs at least one image")
             produce = lambda count: images[count % len(images)]  # noqa: E731
-        super().__init__(_SimulatedDevice(produce, fps), fps=fps,
-                         description=f"{description} ({fps:g} fps)", retry_seconds=retry_seconds,
+        stated_fps = fps if stated_fps is None else stated_fps
+        super().__init__(_SimulatedDevice(produce, fps), fps=stated_fps,
+                         description=f"{description} ({stated_fps:g} fps)", retry_seconds=retry_seconds,
                          first_frame_timeout_s=first_frame_timeout_s)
 
 

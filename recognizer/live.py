@@ -303,8 +303,10 @@ class LiveLoop:
                 if jsonl:
                     jsonl.write(frame_record(live))
             canvas = self.render(live, fps)
-            if recorder and not self.view.paused:
-                recorder.write(canvas)
+            if recorder and self.view.paused:
+                recorder.restart_clock()  # a pause is left out of the video, not filled with its frame
+            elif recorder:
+                recorder.write(canvas, live.frame.timestamp if source.is_live else None)
             if options.show:
                 cv2.imshow(WINDOW_TITLE, canvas)
                 key = cv2.waitKey(PAUSED_KEY_WAIT_MS if self.view.paused else KEY_WAIT_MS) & NO_KEY

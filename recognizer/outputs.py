@@ -113,7 +113,8 @@ class VideoRecorder:
     """The annotated video, under a temporary name (same extension) until ``close``.
 
     Frames of another size than the first (an image folder of mixed sizes) are resized,
-    because a video has one frame size.
+    because a video has one frame size. Frames written with their capture time (a camera's
+    or a stream's) are kept in real time; see ``write``.
     """
 
     def __init__(self, path: str | os.PathLike[str], fps: float) -> None:
@@ -124,10 +125,35 @@ class VideoRecorder:
         self._temporary = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
+        self._clock_start: float | None = None  # capture time of the frame the clock restarted at
+        self._frames_at_start = 0                # frames written before it
         self.frames = 0
         self.saved = False
 
-    def write(self, image: np.ndarray) -> None:
+    def write(self, image: np.ndarray, captured_at: float | None = None) -> None:
+        """Append ``image``: once, or with ``captured_at`` (seconds) as often as real time needs.
+
+        A live source's frames are not evenly spaced at its stated rate: the newest frame
+        wins, so a slow machine skips some, and a stream's stated rate is often wrong
+        (FFmpeg says 25 for most MJPEG streams). Each timed frame therefore fills the video
+        up to its own capture time, repeating itself over the frames that were skipped, and
+        a frame that comes before its slot is due is left out; the video then plays at the
+        speed things happened.
+        """
+        copies = 1
+        if captured_at is not None:
+            if self._clock_start is None:
+                self._clock_start, self._frames_at_start = captured_at, self.frames
+            due = self._frames_at_start + round((captured_at - self._clock_start) * self.fps) + 1
+            copies = due - self.frames
+        for _ in range(copies):
+            self._append(image)
+
+    def restart_clock(self) -> None:
+        """The next timed frame follows the last one directly (after a pause: nothing to fill)."""
+        self._clock_start = None
+
+    def _append(self, image: np.ndarray) -> None:
         if self._writer is None:
             self._size = (image.shape[1], image.shape[0])
             fourcc = RECORD_FOURCC.get(self.path.suffix.lower(), DEFAULT_FOURCC)

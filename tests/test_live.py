@@ -439,3 +439,47 @@ def test_options_of_the_other_mode_are_one_line_without_secrets(args, expected):
     assert_no_traceback(result)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith(expected) and "s3cret" not in result.stderr, result.stderr
+
+
+def frames_in(video: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            return frames
+        frames.append(image)
+
+
+def test_timed_frames_are_recorded_in_real_time(tmp_path):
+    from recognizer.outputs import VideoRecorder
+
+    recorder = VideoRecorder(tmp_path / "timed.avi", fps=20)
+    shades = iter(range(0, 250, 40))
+    for captured_at in (10.0, 10.1, 10.15, 10.16, 10.5):  # seconds, as a live source stamps them
+        recorder.write(np.full((48, 64, 3), next(shades), np.uint8), captured_at)
+    recorder.restart_clock()  # a pause: the next frame follows directly
+    recorder.write(np.full((48, 64, 3), next(shades), np.uint8), 99.0)
+    recorder.close()
+    # 10.1 s is slot 2 (one frame skipped, so this one twice), 10.16 s is still slot 3 (left
+    # out), 10.5 s is slot 10 (six slots to fill), and the frame after the pause comes next.
+    shown = [int(round(image.mean() / 40)) for image in frames_in(recorder.path)]
+    assert shown == [0, 1, 1, 2, 4, 4, 4, 4, 4, 4, 4, 5]
+    assert recorder.frames == len(shown)
+
+
+def test_a_live_recording_plays_in_real_time_whatever_rate_the_source_states(clip, tmp_path):
+    from recognizer.capture import SimulatedCamera
+
+    true_fps, stated_fps, frames = 15, 45, 12  # a stream that claims three times its rate
+    jsonl, video = tmp_path / "frames.jsonl", tmp_path / "live.avi"
+    options = LiveOptions(show=False, record=video, jsonl=jsonl, max_frames=frames)
+    with SimulatedCamera(clip.frames, fps=true_fps, stated_fps=stated_fps) as camera:
+        assert LiveLoop(Recognizer.load(), DigitTracker(), options).run(camera) == 0
+    times = [record["time"] for record in read_jsonl(jsonl)]
+    assert len(times) == frames
+    recorded = len(frames_in(video))
+    # The video's length at the stated rate is the time the frames took to come in; recorded
+    # one frame per processed frame, it would play three times too fast.
+    assert abs(recorded - (round((times[-1] - times[0]) * stated_fps) + 1)) <= 1
+    assert recorded > 2 * frames
