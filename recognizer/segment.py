@@ -120,6 +120,11 @@ def _ellipse(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
+@lru_cache(maxsize=None)
+def _square(radius: int) -> np.ndarray:
+    return np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+
+
 def _speck_area(factor: int) -> int:
     """MIN_PIECE_AREA_PX on a copy shrunk ``factor`` times by block minimum.
 
@@ -326,10 +331,11 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
     _, plain = cv2.threshold(darkness, typical_line * LINE_INK_FACTOR, 255, cv2.THRESH_BINARY_INV)
     line_level = np.maximum(_local_mean(darkness, cv2.bitwise_and(lines, plain)), typical_line)
     # The level is smooth: compute the threshold at the estimate's low resolution, then stretch it.
-    darker_than_lines = stretch(np.clip(line_level * LINE_INK_FACTOR, 0, 255).astype(np.uint8), darkness.shape)
+    # (The level is never negative: np.minimum does np.clip's work here, at a third of its cost.)
+    darker_than_lines = stretch(np.minimum(line_level * LINE_INK_FACTOR, 255).astype(np.uint8), darkness.shape)
     not_over_lines = cv2.compare(darkness, darker_than_lines, cv2.CMP_LE)
     # The line's blurred fringe belongs to the line too, or it is left behind as slivers.
-    fringe = np.ones((2 * LINE_FRINGE_PX + 1, 2 * LINE_FRINGE_PX + 1), np.uint8)
+    fringe = _square(LINE_FRINGE_PX)
     on_horizontal, on_vertical = (cv2.bitwise_and(cv2.dilate(found, fringe), not_over_lines) if present else None
                                   for found, present in ((horizontal, has_horizontal), (vertical, has_vertical)))
     line_only = on_vertical if on_horizontal is None else \
@@ -374,20 +380,16 @@ def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
     return not solid
 
 
-def _continues_beyond_its_edge(gray: np.ndarray, box: Box, mask: np.ndarray, factor: int) -> bool:
+def _continues_beyond_its_edge(gray: np.ndarray, around: Box, padded: np.ndarray, factor: int) -> bool:
     """True when the candidate's tone carries on past its outline: the tip of a thumb or hand.
 
     A pen stroke is a valley: a few pixels beyond its edge lies paper on every side. The
     flattening can mistake the narrow tip of a finger for ink, but just beyond that "ink"
-    the finger continues in the same tone. ``mask`` is uint8 0/255, the size of ``box``.
+    the finger continues in the same tone. ``padded`` (uint8 0/255) marks the candidate in
+    ``around``: its box grown by ``_px(EDGE_RING_OUTER_PX, factor)`` each way, within the frame.
     """
-    x, y, w, h = box
-    frame_h, frame_w = gray.shape
-    pad = _px(EDGE_RING_OUTER_PX, factor)
-    x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(frame_w, x + w + pad), min(frame_h, y + h + pad)
-    padded = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    padded[y - y0:y - y0 + h, x - x0:x - x0 + w] = mask
-    region = gray[y0:y1, x0:x1]
+    x0, y0, w, h = around
+    region = gray[y0:y0 + h, x0:x0 + w]
     ink_tone = cv2.mean(region, padded)[0]
     _, same_tone = cv2.threshold(region, ink_tone + SAME_TONE_LEVELS, 255, cv2.THRESH_BINARY_INV)
     # The ring lies outside the candidate: with nothing of its tone outside it (a stroke on
@@ -395,7 +397,8 @@ def _continues_beyond_its_edge(gray: np.ndarray, box: Box, mask: np.ndarray, fac
     same_tone_outside = cv2.subtract(same_tone, padded)  # 255 - 255 saturates to 0 on the candidate
     if cv2.countNonZero(same_tone_outside) == 0:
         return False
-    ring = cv2.subtract(cv2.dilate(padded, _ellipse(pad)), cv2.dilate(padded, _ellipse(_px(EDGE_RING_INNER_PX, factor))))
+    ring = cv2.subtract(cv2.dilate(padded, _ellipse(_px(EDGE_RING_OUTER_PX, factor))),
+                        cv2.dilate(padded, _ellipse(_px(EDGE_RING_INNER_PX, factor))))
     ring_size = cv2.countNonZero(ring)
     return ring_size > 0 and cv2.countNonZero(cv2.bitwise_and(same_tone_outside, ring)) > MAX_SAME_TONE_RING_SHARE * ring_size
 
@@ -723,6 +726,7 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     paper_level = _percentile_of(paper, PAPER_LEVEL_PERCENTILE)
     paper_scale_x, paper_scale_y = paper.shape[1] / small_w, paper.shape[0] / small_h  # rounded sizes differ
     piece_boxes = stats[pieces, :4].tolist()  # plain ints: a digit has a few pieces, numpy would cost more
+    ring_px = _px(EDGE_RING_OUTER_PX, factor)  # at least the refinement's margin of 1 px
     regions = []
     for group in _merge_pieces(stats[pieces, :4], factor):
         if len(group) == 1:  # most digits are one piece
@@ -739,12 +743,15 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         if paper[int((y0 + y1) / 2 * paper_scale_y), int((x0 + x1) / 2 * paper_scale_x)] < NOT_PAPER_FRACTION * paper_level:
             continue
         ids = pieces[group]
-        # The digit's pieces, once, on its box plus margin: the checks read the box, the
-        # full-resolution refinement the whole of it.
+        # The digit's pieces, once, on its box grown by the edge check's ring: the checks read
+        # that and the box, the full-resolution refinement the box plus its margin (inside).
+        ax, ay = max(0, x0 - ring_px), max(0, y0 - ring_px)
+        around = (ax, ay, min(small_w, x1 + ring_px) - ax, min(small_h, y1 + ring_px) - ay)
+        pieces_around = _pieces_mask(labels[ay:ay + around[3], ax:ax + around[2]], ids)
         mx, my, mw, mh = margin_box = _with_margin(box, labels.shape)
-        margin_pieces = _pieces_mask(labels[my:my + mh, mx:mx + mw], ids)
-        piece_mask = margin_pieces[y0 - my:y1 - my, x0 - mx:x1 - mx]
-        if _continues_beyond_its_edge(detection.gray, box, piece_mask, factor):
+        margin_pieces = pieces_around[my - ay:my - ay + mh, mx - ax:mx - ax + mw]
+        piece_mask = pieces_around[y0 - ay:y1 - ay, x0 - ax:x1 - ax]
+        if _continues_beyond_its_edge(detection.gray, around, pieces_around, factor):
             continue
         if _lies_on_lines(detection.layers.lines, box, piece_mask, factor):
             continue  # a leftover of a darker printed line (a margin line), not a digit
