@@ -605,16 +605,16 @@ def ink_mask(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
     return cv2.resize(ink, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
-def _with_margin(box: Box, shape: tuple[int, int]) -> Box:
-    """``box`` on the shrunken copy grown by one pixel each way (within the copy).
+def _with_margin(box: Box, shape: tuple[int, int], margin: int = 1) -> Box:
+    """``box`` on the shrunken copy grown by ``margin`` pixels each way (within the copy).
 
     The block minimum can move an edge by up to factor - 1 pixels, so the full-resolution
-    refinement looks one shrunken pixel further.
+    refinement looks one shrunken pixel further (the default).
     """
     x, y, w, h = box
     height, width = shape
-    x0, y0 = max(0, x - 1), max(0, y - 1)
-    return x0, y0, min(width, x + w + 1) - x0, min(height, y + h + 1) - y0
+    x0, y0 = max(0, x - margin), max(0, y - margin)
+    return x0, y0, min(width, x + w + margin) - x0, min(height, y + h + margin) - y0
 
 
 def _ink_below_levels() -> np.ndarray:
@@ -745,9 +745,8 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
         ids = pieces[group]
         # The digit's pieces, once, on its box grown by the edge check's ring: the checks read
         # that and the box, the full-resolution refinement the box plus its margin (inside).
-        ax, ay = max(0, x0 - ring_px), max(0, y0 - ring_px)
-        around = (ax, ay, min(small_w, x1 + ring_px) - ax, min(small_h, y1 + ring_px) - ay)
-        pieces_around = _pieces_mask(labels[ay:ay + around[3], ax:ax + around[2]], ids)
+        ax, ay, aw, ah = around = _with_margin(box, labels.shape, ring_px)
+        pieces_around = _pieces_mask(labels[ay:ay + ah, ax:ax + aw], ids)
         mx, my, mw, mh = margin_box = _with_margin(box, labels.shape)
         margin_pieces = pieces_around[my - ay:my - ay + mh, mx - ax:mx - ax + mw]
         piece_mask = pieces_around[y0 - ay:y1 - ay, x0 - ax:x1 - ax]
