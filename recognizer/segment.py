@@ -409,10 +409,8 @@ def _lies_on_lines(lines: np.ndarray, box: Box, mask: np.ndarray, factor: int) -
     if min(w, h) > _px(LINE_MAX_THICKNESS_PX, factor):
         return False  # a remnant of a line is as thin as the line
     pad = _px(LINE_CROSSING_PAD_PX, factor)
-    frame_h, frame_w = lines.shape
-    x0, y0 = max(0, x - pad), max(0, y - pad)
-    near_lines = cv2.dilate(lines[y0:min(frame_h, y + h + pad), x0:min(frame_w, x + w + pad)],
-                            np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
+    x0, y0, near_w, near_h = _with_margin(box, lines.shape, pad)
+    near_lines = cv2.dilate(lines[y0:y0 + near_h, x0:x0 + near_w], _square(pad))
     on_lines = cv2.bitwise_and(near_lines[y - y0:y - y0 + h, x - x0:x - x0 + w], mask)
     return cv2.countNonZero(on_lines) > MAX_LINE_SHARE * cv2.countNonZero(mask)
 
