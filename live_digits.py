@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recognizer.arguments import positive_float, positive_int, probability
+from recognizer.arguments import EXIT_FAILURE, EXIT_INTERRUPTED, positive_float, positive_int, probability
 
 if TYPE_CHECKING:
     from recognizer.recognize import Recognizer
@@ -24,10 +24,8 @@ DEFAULT_SOURCE = "0"
 DEFAULT_SNAPSHOTS = Path("snapshots")
 DEFAULT_CONFIDENCE = 0.6  # keep equal to recognizer.recognize.DEFAULT_CONFIDENCE_THRESHOLD (test checks)
 INK_CHOICES = ("auto", "dark", "light")  # keep equal to recognizer.segment.INK_CHOICES' set (test checks)
-EXIT_FAILURE = 2        # nothing could be done: bad arguments, no model, no readable image
 EXIT_OUTPUT_CLOSED = 1  # stdout was closed by its reader (e.g. piped into head)
 FFMPEG_QUIET = -8       # AV_LOG_QUIET
-EXIT_INTERRUPTED = 130  # the shell convention for "ended by Ctrl-C" (128 + SIGINT)
 
 log = logging.getLogger("live_digits")
 

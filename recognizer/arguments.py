@@ -1,12 +1,17 @@
-"""argparse types shared by the command lines (live_digits.py, train.py, the tools).
+"""argparse types and exit codes shared by the command lines (live_digits.py, train.py, the tools).
 
-Each raises ArgumentTypeError, which argparse turns into its one-line usage error (exit 2).
-Standard library only, so a command line can check its arguments before heavy imports.
+Each type raises ArgumentTypeError, which argparse turns into its one-line usage error
+(exit 2, like EXIT_FAILURE). Standard library only, so a command line can check its
+arguments before heavy imports.
 """
 from __future__ import annotations
 
 import argparse
 import math
+
+EXIT_OK = 0
+EXIT_FAILURE = 2        # nothing could be done: bad arguments, no model, no data, no readable input
+EXIT_INTERRUPTED = 130  # the shell convention for "ended by Ctrl-C" (128 + SIGINT)
 
 
 def positive_int(text: str) -> int:

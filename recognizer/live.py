@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from recognizer.arguments import EXIT_INTERRUPTED, EXIT_OK
 from recognizer.capture import Frame, FrameSource
 from recognizer.draw import draw_recognition, draw_text_panel, input_strip
 from recognizer.layout import layout
@@ -33,8 +34,6 @@ from recognizer.track import DigitTracker
 log = logging.getLogger(__name__)
 
 WINDOW_TITLE = "live-digits"
-EXIT_OK = 0
-EXIT_INTERRUPTED = 130
 ESCAPE = 27
 KEY_WAIT_MS = 1                  # poll keys every frame without slowing the loop
 PAUSED_KEY_WAIT_MS = 30          # while paused nothing changes; don't spin a core

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from recognizer.arguments import EXIT_FAILURE, EXIT_OK
 from recognizer.atomic import atomic_path, checked_folder, checked_target
 from recognizer.draw import draw_recognition
 from recognizer.images import ImageReadError, list_images, read_image, write_image
@@ -27,8 +28,7 @@ from recognizer.sheet import SheetEntry, save_contact_sheet, thumbnail
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_NOTHING_READ = 2
+EXIT_NOTHING_READ = EXIT_FAILURE
 EXIT_WRITE_FAILED = 1   # the contact sheet or an annotated image could not be written
 MAX_FILE_COLUMN = 40   # human output pads file names to align columns, up to this width
 COLUMN_GAP = "  "
