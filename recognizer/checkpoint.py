@@ -7,7 +7,6 @@ code, and turns every way a file can be wrong into one ``CheckpointError`` line.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 
 from recognizer.atomic import atomic_path
+from recognizer.errors import described
 from recognizer.model import DigitMLP
 
 FORMAT_NAME = "live-digits-mlp"
@@ -57,7 +57,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None) -> LoadedModel:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - a damaged file can fail in many ways (EOF, zip, pickle...)
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({_first_line(error)})") from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({described(error)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is not a live-digits model checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:
@@ -69,14 +69,8 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None) -> LoadedModel:
                  for name, tensor in payload["state_dict"].items()}
         model.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError, AttributeError, ValueError) as error:
-        raise CheckpointError(f"{path} does not match the model architecture ({_first_line(error)})") from None
+        raise CheckpointError(f"{path} does not match the model architecture ({described(error)})") from None
     meta = payload.get("meta", {})
     model.eval()
     return LoadedModel(model=model, meta=dict(meta) if isinstance(meta, dict) else {}, path=path)
 
-
-def _first_line(error: BaseException, limit: int = 200) -> str:
-    """An exception message squeezed onto one short line, so every CheckpointError is one line."""
-    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())  # no terminal colour codes
-    text = text if len(text) <= limit else text[:limit - 3] + "..."
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from recognizer.atomic import atomic_path
+from recognizer.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,7 @@ def _failure_reason(error: Exception) -> str:
     A failed download reads "Error downloading <file>: Tried <url>, got: <error> Tried <url>,
     got: <error>"; the last error says why (no network, say) and the rest repeats addresses.
     """
-    text = " ".join(str(error).split())
-    gist = text.rsplit("got:", 1)[-1].strip() or type(error).__name__
-    return gist if len(gist) <= MAX_REASON_CHARS else gist[:MAX_REASON_CHARS - 3] + "..."
+    return one_line(str(error).rsplit("got:", 1)[-1], MAX_REASON_CHARS) or type(error).__name__
 
 
 def load_mnist(train: bool, root: str | os.PathLike[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+from recognizer.errors import one_line
+
 log = logging.getLogger(__name__)
 
 # Extensions that list_images picks up inside a folder (lower case). Files given by name
@@ -72,7 +74,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         # Windows, and reading the bytes ourselves gives precise OS error messages.
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as error:
-        raise ImageReadError(path, f"cannot decode image ({_first_line(str(error))})") from None
+        raise ImageReadError(path, f"cannot decode image ({one_line(error) or 'unknown error'})") from None
     if image is None or image.size == 0:
         if image_format is None:
             raise ImageReadError(path, "not an image file (unrecognised content)")
@@ -197,11 +199,6 @@ def _composite_on_paper(bgra: np.ndarray) -> np.ndarray:
     alpha = bgra[:, :, ALPHA_CHANNEL].astype(np.float32) / MAX_8BIT
     paper = np.full_like(bgr, 0 if light_strokes else MAX_8BIT)
     return cv2.blendLinear(bgr, paper, alpha, 1.0 - alpha)
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0].strip() if lines else "unknown error"
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray, params: Iterable[int] = ()) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from recognizer.errors import one_line
+
 log = logging.getLogger(__name__)
 
 IMAGE_SIDE = 28
@@ -166,5 +168,5 @@ def inference_model(network: DigitMLP, quantize: bool = True) -> nn.Module:
         try:
             return Int8MLP(layers).eval()
         except RuntimeError as error:  # no quantised engine in this build or on this CPU
-            log.warning("int8 inference unavailable (%s); using float32", " ".join(str(error).split())[:200])
+            log.warning("int8 inference unavailable (%s); using float32", one_line(error))
     return FoldedMLP(layers).eval()

@@ -21,6 +21,7 @@ import numpy as np
 from recognizer.arguments import EXIT_FAILURE, EXIT_OK
 from recognizer.atomic import atomic_path, checked_folder, checked_target
 from recognizer.draw import draw_recognition
+from recognizer.errors import described
 from recognizer.images import ImageReadError, list_images, read_image, write_image
 from recognizer.recognize import Recognition, Recognizer
 from recognizer.sheet import MAX_ENTRIES as MAX_SHEET_ENTRIES
@@ -139,8 +140,7 @@ def recognize_file(path: str, recognizer: Recognizer, ink: str = "auto") -> tupl
         recognition = recognizer.recognize(image, ink)
     except Exception as error:  # noqa: BLE001 - one odd image must not end a run over a folder
         log.debug("recognition of %s failed", path, exc_info=True)
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        reason = f"recognition failed ({type(error).__name__}{': ' + detail if detail else ''})"
+        reason = f"recognition failed ({described(error)})"
         return ImageResult(path, width, height, error=reason), None
     times = recognition.times
     log.debug("%s: %dx%d, %d digits (%s ink); segment %.1f ms, crops %.1f ms, inference %.1f ms", path, width,
