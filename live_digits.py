@@ -165,7 +165,7 @@ def configure_logging(verbose: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.still and not args.headless:
-        from recognizer.live import display_available
+        from recognizer.arguments import display_available
         if not display_available():
             log.error("no display found (DISPLAY is not set): use --headless, with --record or --jsonl "
                       "to keep the results, or run on a desktop")

@@ -1,4 +1,5 @@
-"""argparse types and exit codes shared by the command lines (live_digits.py, train.py, the tools).
+"""What the command lines share (live_digits.py, train.py, the tools): argparse types, exit
+codes, and whether a window can open.
 
 Each type raises ArgumentTypeError, which argparse turns into its one-line usage error
 (exit 2, like EXIT_FAILURE). Standard library only, so a command line can check its
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 
 EXIT_OK = 0
 EXIT_FAILURE = 2        # nothing could be done: bad arguments, no model, no data, no readable input
@@ -66,3 +69,10 @@ def probability(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
     return value
+
+
+def display_available() -> bool:
+    """Whether a window can be opened (Linux and other Unixes need X11 or Wayland)."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

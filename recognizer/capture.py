@@ -49,7 +49,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from recognizer.images import IMAGE_EXTENSIONS, ImageReadError, natural_sort_key, read_image
+from recognizer.images import IMAGE_EXTENSIONS, ImageReadError, is_image_name, natural_order, read_image
 
 log = logging.getLogger(__name__)
 
@@ -706,10 +706,8 @@ class ImageSequenceSource(_RecordedSource):
 
 def _images_matching(pattern: str) -> list[str]:
     """Image files matching a glob pattern, in natural order (hidden files left out)."""
-    names = (name for name in glob.glob(pattern, recursive=True)
-             if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-             and not os.path.basename(name).startswith(".") and os.path.isfile(name))
-    return sorted(names, key=lambda name: (natural_sort_key(name), name))
+    return natural_order(name for name in glob.glob(pattern, recursive=True)
+                         if is_image_name(name) and os.path.isfile(name))
 
 
 # -- helpers ------------------------------------------------------------------------------------

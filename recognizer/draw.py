@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from recognizer.recognize import UNCERTAIN_MARK, Box, Digit, Recognition
+from recognizer.layout import Box
+from recognizer.recognize import UNCERTAIN_MARK, Digit, Recognition
 
 # Colours are BGR.
 CERTAIN_COLOR = (40, 160, 0)      # green: the label is trusted
@@ -127,6 +128,8 @@ HUD_LINE_GAP_PX = 6
 HUD_MARGIN_PX = 6
 STRIP_TILE_PX = 56                # each 28x28 input shown at 2x
 STRIP_BACKGROUND = (40, 40, 40)
+STRIP_LABEL_OFFSET_PX = (2, 4)    # a tile's label: from its left edge, and above its bottom edge
+STRIP_FONT_SCALE = 1.5 * MIN_FONT_SCALE  # small, but readable on a 56 px tile
 
 
 def draw_text_panel(canvas: np.ndarray, lines: list[str], *, centred: bool = False) -> None:
@@ -169,5 +172,7 @@ def input_strip(inputs: np.ndarray, texts: list[str], width: int) -> np.ndarray:
                                                                 interpolation=cv2.INTER_NEAREST),
                                                      cv2.COLOR_GRAY2BGR)
         color = UNCERTAIN_COLOR if text == UNCERTAIN_MARK else CERTAIN_COLOR
-        cv2.putText(strip, text, (x + 2, y + tile - 4), FONT, MIN_FONT_SCALE * 1.5, color, 1, cv2.LINE_AA)
+        label_x, label_rise = STRIP_LABEL_OFFSET_PX
+        cv2.putText(strip, text, (x + label_x, y + tile - label_rise), FONT, STRIP_FONT_SCALE, color,
+                    TEXT_THICKNESS_PX, cv2.LINE_AA)
     return strip

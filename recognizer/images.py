@@ -110,19 +110,27 @@ def natural_sort_key(name: str) -> tuple[tuple[int, int | str], ...]:
                  for chunk in _NATURAL_SORT_CHUNKS.split(name))
 
 
+def is_image_name(path: str) -> bool:
+    """Whether ``path`` is named like an image file this project reads (not a hidden file)."""
+    # Hidden files are skipped: macOS leaves "._name.png" resource forks beside copied
+    # images, and they are not images.
+    name = os.path.basename(path)
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def natural_order(names: Iterable[str]) -> list[str]:
+    """``names`` sorted by ``natural_sort_key`` (ties, such as a.PNG and a.png, by the name itself)."""
+    return sorted(names, key=lambda name: (natural_sort_key(name), name))
+
+
 def _image_files_in(folder: str) -> list[str]:
     try:
         with os.scandir(folder) as entries:
-            names = [entry.name for entry in entries
-                     # Hidden files are skipped: macOS leaves "._name.png" resource forks
-                     # beside copied images, and they are not images.
-                     if not entry.name.startswith(".")
-                     and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
-                     and entry.is_file()]
+            names = [entry.name for entry in entries if is_image_name(entry.name) and entry.is_file()]
     except OSError as error:
         log.warning("cannot list folder %s: %s", folder, error.strerror or error)
         return []
-    return sorted(names, key=lambda name: (natural_sort_key(name), name))
+    return natural_order(names)
 
 
 def _read_bytes(path: str | os.PathLike[str]) -> bytes:

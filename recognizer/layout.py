@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-Box = tuple[int, int, int, int]
+Box = tuple[int, int, int, int]  # x, y, width, height in the image's pixel coordinates (every module's box)
 
 # Two boxes are on one line when their vertical extents overlap by this share of the shorter.
 SAME_LINE_OVERLAP = 0.5

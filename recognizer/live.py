@@ -1,6 +1,6 @@
 """Live mode: read frames, recognise and track digits, draw them, handle keys, save results.
 
-Per frame: ``Recognizer.recognize`` (threshold and contours, crops, one batched forward
+Per frame: ``Recognizer.recognize`` (threshold and components, crops, one batched forward
 pass), ``DigitTracker.update`` (stable ids and smoothed labels), reading order, drawing,
 then the optional window, recording and JSONL line. The loop itself holds only the view
 toggles; everything it shows or saves for a frame is in one ``LiveFrame``.
@@ -8,7 +8,6 @@ toggles; everything it shows or saves for a frame is in one ``LiveFrame``.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import statistics
 import time
@@ -27,8 +26,8 @@ from recognizer.layout import layout
 from recognizer.model import IMAGE_SIDE, NUM_CLASSES
 from recognizer.normalize import to_gray
 from recognizer.outputs import JsonlWriter, VideoRecorder, save_snapshot
-from recognizer.recognize import Digit, Recognition, Recognizer
-from recognizer.segment import ink_mask
+from recognizer.recognize import Digit, Recognition, Recognizer, recognition_to_json
+from recognizer.segment import threshold_view
 from recognizer.track import DigitTracker
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,9 @@ WINDOW_TITLE = "live-digits"
 ESCAPE = 27
 KEY_WAIT_MS = 1                  # poll keys every frame without slowing the loop
 PAUSED_KEY_WAIT_MS = 30          # while paused nothing changes; don't spin a core
-NO_KEY = 0xFF
+KEY_CODE_MASK = 0xFF             # waitKey's key code is its low byte
+NO_KEY = 0xFF                    # waitKey's -1 (no key pressed) after the mask
+MIN_FRAME_SECONDS = 1e-6         # two frames in one clock tick must not divide by zero
 THRESHOLD_STEP = 0.05
 MIN_THRESHOLD, MAX_THRESHOLD = 0.05, 0.99
 STAGE_WINDOW = 1000             # frames kept for the per-stage medians
@@ -180,16 +181,13 @@ class LiveLoop:
         started = time.perf_counter()
         image = live.frame.image
         if self.view.threshold_view:
-            image = cv2.cvtColor(ink_mask(to_gray(image), live.shown.light_ink), cv2.COLOR_GRAY2BGR)
+            image = cv2.cvtColor(threshold_view(to_gray(image), live.shown.light_ink), cv2.COLOR_GRAY2BGR)
         # Re-read at the current threshold: + and - while paused change what a frame shows.
         shown = self.recognizer.reread(live.shown)
         canvas = draw_recognition(image, shown, self.recognizer.text_of)
-        times = shown.times
-        draw_ms = self.stages.last("draw")
         status = "PAUSED  " if self.view.paused else ""
         draw_text_panel(canvas, [
-            f"{fps:5.1f} fps | segment {times.segment_ms:.1f} ms  crops {times.crops_ms:.1f} ms  "
-            f"inference {times.inference_ms:.1f} ms  draw {draw_ms:.1f} ms",
+            f"{fps:5.1f} fps | {shown.times}, draw {self.stages.last('draw'):.1f} ms",
             f"{status}{len(shown.digits)} digits  {' '.join(shown.numbers)}  "
             f"conf >= {self.recognizer.confidence_threshold:.2f}  [h] help",
         ])
@@ -296,8 +294,8 @@ class LiveLoop:
                 live = self.process(frame)
                 self.processed += 1
                 now = time.perf_counter()
-                fps = 1.0 / max(now - last_time, 1e-6) if self.processed == 1 else \
-                    fps + FPS_SMOOTHING * (1.0 / max(now - last_time, 1e-6) - fps)
+                instant_fps = 1.0 / max(now - last_time, MIN_FRAME_SECONDS)
+                fps = instant_fps if self.processed == 1 else fps + FPS_SMOOTHING * (instant_fps - fps)
                 last_time = now
                 if jsonl:
                     jsonl.write(frame_record(live))
@@ -308,7 +306,7 @@ class LiveLoop:
                 recorder.write(canvas, live.frame.timestamp if source.is_live else None)
             if options.show:
                 cv2.imshow(WINDOW_TITLE, canvas)
-                key = cv2.waitKey(PAUSED_KEY_WAIT_MS if self.view.paused else KEY_WAIT_MS) & NO_KEY
+                key = cv2.waitKey(PAUSED_KEY_WAIT_MS if self.view.paused else KEY_WAIT_MS) & KEY_CODE_MASK
                 if cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) < 1:
                     break  # the user closed the window
                 if key != NO_KEY and not self.handle_key(key, live, canvas):
@@ -321,26 +319,13 @@ class LiveLoop:
                         self._frame_speed(live))
 
     def _frame_speed(self, live: LiveFrame) -> str:
-        times = live.shown.times
-        draw_ms = self.stages.last("draw")
-        return (f"segment {times.segment_ms:.1f} ms, crops {times.crops_ms:.1f} ms, "
-                f"inference {times.inference_ms:.1f} ms, track {live.track_ms:.2f} ms, draw {draw_ms:.1f} ms")
+        return f"{live.shown.times}, track {live.track_ms:.2f} ms, draw {self.stages.last('draw'):.1f} ms"
 
 
 def frame_record(live: LiveFrame) -> dict[str, object]:
     """The JSONL line of one frame: still mode's digit schema plus the track id."""
-    return {
-        "frame": live.frame.index,
-        "time": round(live.frame.timestamp, 6),
-        "digits": [{"label": int(digit.label), "confidence": round(float(digit.confidence), 6),
-                    "box": [int(v) for v in digit.box], "track": int(track)}
-                   for digit, track in zip(live.shown.digits, live.tracks)],
-        "numbers": list(live.shown.numbers),
-    }
+    shown = recognition_to_json(live.shown)
+    for digit, track in zip(shown["digits"], live.tracks):
+        digit["track"] = int(track)
+    return {"frame": live.frame.index, "time": round(live.frame.timestamp, 6), **shown}
 
-
-def display_available() -> bool:
-    """Whether a window can be opened (Linux without X11 or Wayland cannot)."""
-    if os.name == "nt" or os.uname().sysname == "Darwin":
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

@@ -24,6 +24,7 @@ WORK_SIDE = DIGIT_BOX_SIDE * WORK_SCALE
 MNIST_STROKE_WIDTH = 2.8
 # Strokes within this factor of MNIST's are left alone; outside it they are grown or shrunk.
 STROKE_TOLERANCE = 1.35
+MIN_INK_KEPT_BY_THINNING = 0.25   # a thinning that leaves less of the ink was misjudged (see _adjust_stroke)
 INK_VALUE = 255                     # ink in the work image (uint8 0/255)
 MIN_COVERAGE_WHEN_SHRINKING = 64   # of 255: a work pixel a quarter covered by ink is ink
 HALF_COVERAGE = 128                # of 255: when enlarging, a work pixel half covered by ink is ink
@@ -120,11 +121,15 @@ def _fit_to_work_box(ink: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def _disc(radius: int) -> np.ndarray:
-    """Elliptic structuring element of the given radius (cached: the same few radii recur)."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    kernel.flags.writeable = False
-    return kernel
+def disc_kernel(radius: int) -> np.ndarray:
+    """Read-only elliptic structuring element of the given radius (cached: the same few radii recur)."""
+    return read_only(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, marked read-only: a cached array is shared by every caller, so one write would corrupt all."""
+    array.flags.writeable = False
+    return array
 
 
 def _adjust_stroke(work: np.ndarray) -> np.ndarray:
@@ -145,12 +150,12 @@ def _adjust_stroke(work: np.ndarray) -> np.ndarray:
     largest_change = MAX_STROKE_CHANGE * WORK_SCALE
     # min/max rather than np.clip, which costs 3 us on a scalar.
     change = min(target - width, largest_change) if width < target else max(thickest - width, -largest_change)
-    kernel = _disc(max(1, round(abs(change) / 2)))
+    kernel = disc_kernel(max(1, round(abs(change) / 2)))
     if change > 0:
         return cv2.dilate(work, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     eroded = cv2.erode(work, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     # A shrink that would erase most of the digit means the estimate was off: keep the original.
-    return eroded if cv2.countNonZero(eroded) > cv2.countNonZero(work) // 4 else work
+    return eroded if cv2.countNonZero(eroded) > int(cv2.countNonZero(work) * MIN_INK_KEPT_BY_THINNING) else work
 
 
 def _centred_by_mass(digits: Sequence[np.ndarray | None]) -> np.ndarray:

@@ -23,8 +23,7 @@ import numpy as np
 
 from recognizer.atomic import atomic_write_text, checked_target
 from recognizer.images import write_image
-from recognizer.recognize import Recognition
-from recognizer.still import recognition_to_json
+from recognizer.recognize import Recognition, recognition_to_json
 
 log = logging.getLogger(__name__)
 

@@ -5,18 +5,18 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
 from recognizer.checkpoint import load_checkpoint
-from recognizer.layout import layout
+from recognizer.layout import Box, layout
 from recognizer.model import IMAGE_SIDE, NUM_CLASSES, DigitMLP, inference_model
 from recognizer.normalize import normalize_digits, to_gray
 from recognizer.segment import find_digits_of_ink
 
-Box = tuple[int, int, int, int]  # x, y, width, height in the image's pixel coordinates
 DEFAULT_CONFIDENCE_THRESHOLD = 0.6
 PIXEL_MAX = 255.0  # uint8 model inputs are divided by this to give the network's [0, 1] pixels
 UNCERTAIN_MARK = "?"
@@ -53,6 +53,9 @@ class StageTimes:
     crops_ms: float
     inference_ms: float
 
+    def __str__(self) -> str:
+        return f"segment {self.segment_ms:.1f} ms, crops {self.crops_ms:.1f} ms, inference {self.inference_ms:.1f} ms"
+
 
 @dataclass(frozen=True, eq=False)
 class Recognition:
@@ -63,6 +66,15 @@ class Recognition:
     probabilities: np.ndarray            # N x 10
     times: StageTimes
     light_ink: bool = False              # read as light ink on a dark ground (with none found: tried first)
+
+
+def recognition_to_json(recognition: Recognition) -> dict[str, Any]:
+    """The ``digits`` and ``numbers`` of the JSON schema: still mode, snapshots and live JSONL lines."""
+    return {
+        "digits": [{"label": int(digit.label), "confidence": float(digit.confidence),
+                    "box": [int(value) for value in digit.box]} for digit in recognition.digits],
+        "numbers": [str(number) for number in recognition.numbers],
+    }
 
 
 class Recognizer:

@@ -26,9 +26,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from recognizer.normalize import ground_is_dark
-
-Box = tuple[int, int, int, int]
+from recognizer.layout import Box
+from recognizer.normalize import MIN_FILTER_SIDE, read_only, disc_kernel, ground_is_dark
 
 # -- detection scale (every length below is in full-resolution pixels) -------------------
 DETECTION_MIN_SIDE = 240       # the shrunken copy keeps at least this many pixels on its shorter side
@@ -38,7 +37,6 @@ DIGIT_MASK_SLACK_PX = 1        # full-resolution ink this close to a digit's det
 PAPER_ESTIMATE_SIDE = 160      # the paper estimate is computed on a frame shrunk to this longer side
 PAPER_MAX_FILTER_FRACTION = 0.12  # closing window as a share of the frame's side: wider than a stroke
 PAPER_MIN_FILTER_PX = 41       # ...and at least this many pixels of the original image (a scan is mostly digit)
-MIN_FILTER_SIDE = 3            # the smallest odd window a filter is given
 PAPER_BLUR_SIDE = 3            # the closing's blockiness is blurred away over this window
 INK_DARKNESS_LEVEL = 48        # ink is at least this much darker than its local paper (of 255)
 PAPER_LEVEL_PERCENTILE = 90    # the paper's brightness: this percentile of the paper estimate
@@ -116,13 +114,8 @@ def _px(length: float, factor: int) -> int:
 
 
 @lru_cache(maxsize=None)
-def _ellipse(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-@lru_cache(maxsize=None)
 def _square(radius: int) -> np.ndarray:
-    return np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return read_only(np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
 
 
 def _speck_area(factor: int) -> int:
@@ -347,7 +340,7 @@ def ink_layers(darkness: np.ndarray, factor: int = 1) -> InkLayers:
     # are bridged along it, not across, and must stay apart. (Digits side by side are never
     # bridged along a vertical line.)
     radius = _px(BRIDGE_RADIUS_PX, factor)
-    bridged = cv2.bitwise_and(cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, _ellipse(radius)), ink)
+    bridged = cv2.bitwise_and(cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, disc_kernel(radius)), ink)
     restored = np.zeros_like(ink) if on_vertical is None else cv2.bitwise_and(bridged, on_vertical)
     if on_horizontal is not None:
         # As far across as the closing reaches: a line and its fringe, a few pixels thick.
@@ -366,7 +359,7 @@ def _above_and_below(reach: int) -> tuple[tuple[np.ndarray, tuple[int, int]], tu
     """
     above = np.zeros((reach + 1, 3), np.uint8)
     above[:reach] = 1
-    return (above, (1, reach)), (np.ascontiguousarray(above[::-1]), (1, 0))
+    return (read_only(above), (1, reach)), (read_only(np.ascontiguousarray(above[::-1])), (1, 0))
 
 
 def _is_digit_like(box: Box, area: int, frame_shape: tuple[int, int]) -> bool:
@@ -397,8 +390,8 @@ def _continues_beyond_its_edge(gray: np.ndarray, around: Box, padded: np.ndarray
     same_tone_outside = cv2.subtract(same_tone, padded)  # 255 - 255 saturates to 0 on the candidate
     if cv2.countNonZero(same_tone_outside) == 0:
         return False
-    ring = cv2.subtract(cv2.dilate(padded, _ellipse(_px(EDGE_RING_OUTER_PX, factor))),
-                        cv2.dilate(padded, _ellipse(_px(EDGE_RING_INNER_PX, factor))))
+    ring = cv2.subtract(cv2.dilate(padded, disc_kernel(_px(EDGE_RING_OUTER_PX, factor))),
+                        cv2.dilate(padded, disc_kernel(_px(EDGE_RING_INNER_PX, factor))))
     ring_size = cv2.countNonZero(ring)
     return ring_size > 0 and cv2.countNonZero(cv2.bitwise_and(same_tone_outside, ring)) > MAX_SAME_TONE_RING_SHARE * ring_size
 
@@ -597,7 +590,7 @@ def detect(gray: np.ndarray, light_ink: bool = False) -> Detection:
     return Detection(factor, small, paper, paper_here, layers, labels, stats)
 
 
-def ink_mask(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
+def threshold_view(gray: np.ndarray, light_ink: bool = False) -> np.ndarray:
     """The uint8 ink mask digits are found in, at the frame's size (live mode's threshold view)."""
     ink = detect(gray, light_ink).layers.ink
     return cv2.resize(ink, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -631,7 +624,7 @@ def _ink_below_levels() -> np.ndarray:
     return ((numerator + 509) // 510).astype(np.uint8)
 
 
-_INK_BELOW_LEVEL = _ink_below_levels()
+_INK_BELOW_LEVEL = read_only(_ink_below_levels())
 
 
 def _full_resolution_ink(gray: np.ndarray, detection: Detection, margin_box: Box, pieces: np.ndarray
@@ -652,7 +645,7 @@ def _full_resolution_ink(gray: np.ndarray, detection: Detection, margin_box: Box
     # pixel of paper puts ink below: a table lookup instead of dividing every pixel.
     ink_below = cv2.LUT(stretch(detection.paper_here[y0:y1, x0:x1], (rh, rw)), _INK_BELOW_LEVEL)
     ink = cv2.compare(gray[ry:ry + rh, rx:rx + rw], ink_below, cv2.CMP_LT)
-    near_pieces = cv2.dilate(_enlarge(pieces, factor), _ellipse(DIGIT_MASK_SLACK_PX))
+    near_pieces = cv2.dilate(_enlarge(pieces, factor), disc_kernel(DIGIT_MASK_SLACK_PX))
     ink = cv2.bitwise_and(ink, near_pieces)
     if layers.taken_out is not None:
         taken_out = layers.taken_out[y0:y1, x0:x1]

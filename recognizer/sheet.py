@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from recognizer.arguments import display_available
 from recognizer.atomic import atomic_path
 from recognizer.recognize import UNCERTAIN_MARK, Digit, Recognition
 
@@ -80,14 +80,16 @@ def thumbnail(image_bgr: np.ndarray, longer_side: int = THUMBNAIL_SIDE_PX) -> np
 
 def render_contact_sheet(entries: Sequence[SheetEntry], text_of: Callable[[Digit], str],
                          title: str = "", figure: Figure | None = None) -> Figure:
-    """Lay ``entries`` out on ``figure`` (a new Agg-backed Figure when None) and return it."""
+    """Lay ``entries`` out on ``figure`` (a new Agg-backed Figure when None) and return it.
+
+    At most MAX_ENTRIES entries: callers keep no more than that (each holds a thumbnail).
+    """
     # Imported here, not at the top: matplotlib adds half a second to every start-up, and
     # runs with --no-sheet never need it.
     from matplotlib.figure import Figure
 
     if len(entries) > MAX_ENTRIES:
-        log.warning("contact sheet shows the first %d of %d images", MAX_ENTRIES, len(entries))
-        entries = entries[:MAX_ENTRIES]
+        raise ValueError(f"a contact sheet shows at most {MAX_ENTRIES} images, got {len(entries)}")
     columns = max(1, min(MAX_COLUMNS, len(entries)))
     rows = [entries[start:start + columns] for start in range(0, len(entries), columns)]
     # Every row of the sheet is as tall as its cell with the most inputs, so that the
@@ -120,7 +122,7 @@ def save_contact_sheet(entries: Sequence[SheetEntry], path: str | os.PathLike[st
     The format follows the extension (see ``sheet_format``). Showing needs a display;
     without one a warning is logged and nothing else happens.
     """
-    interactive = show and _display_available()
+    interactive = show and display_available()
     if show and not interactive:
         log.warning("--show: no display available (DISPLAY/WAYLAND_DISPLAY unset), not showing the sheet")
     pyplot = _import_pyplot() if interactive else None
@@ -145,12 +147,6 @@ def sheet_format(path: str | os.PathLike[str]) -> str:
         raise ValueError(f"a contact sheet is written as {', '.join(SHEET_FORMATS)}; "
                          f"cannot tell the format of {os.fspath(path)!r}")
     return SHEET_FORMATS[suffix]
-
-
-def _display_available() -> bool:
-    if sys.platform in ("win32", "darwin"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _import_pyplot() -> ModuleType | None:

@@ -23,7 +23,7 @@ from recognizer.atomic import atomic_path, checked_folder, checked_target
 from recognizer.draw import draw_recognition
 from recognizer.errors import described
 from recognizer.images import ImageReadError, list_images, read_image, write_image
-from recognizer.recognize import Recognition, Recognizer
+from recognizer.recognize import Recognition, Recognizer, recognition_to_json
 from recognizer.sheet import MAX_ENTRIES as MAX_SHEET_ENTRIES
 from recognizer.sheet import SheetEntry, save_contact_sheet, thumbnail
 
@@ -57,15 +57,6 @@ class ImageResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def recognition_to_json(recognition: Recognition) -> dict[str, Any]:
-    """The ``digits`` and ``numbers`` part of the JSON schema (shared with live snapshots)."""
-    return {
-        "digits": [{"label": int(digit.label), "confidence": float(digit.confidence),
-                    "box": [int(value) for value in digit.box]} for digit in recognition.digits],
-        "numbers": [str(number) for number in recognition.numbers],
-    }
 
 
 def result_to_json(result: ImageResult) -> dict[str, Any]:
@@ -142,10 +133,8 @@ def recognize_file(path: str, recognizer: Recognizer, ink: str = "auto") -> tupl
         log.debug("recognition of %s failed", path, exc_info=True)
         reason = f"recognition failed ({described(error)})"
         return ImageResult(path, width, height, error=reason), None
-    times = recognition.times
-    log.debug("%s: %dx%d, %d digits (%s ink); segment %.1f ms, crops %.1f ms, inference %.1f ms", path, width,
-              height, len(recognition.digits), "light" if recognition.light_ink else "dark", times.segment_ms,
-              times.crops_ms, times.inference_ms)
+    log.debug("%s: %dx%d, %d digits (%s ink); %s", path, width, height, len(recognition.digits),
+              "light" if recognition.light_ink else "dark", recognition.times)
     return ImageResult(path, width, height, recognition), image
 
 

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Box = tuple[int, int, int, int]  # x, y, width, height in pixels, as in recognizer.recognize
+from recognizer.layout import Box
 
 BOX_FIELDS = 4
 PROBABILITY_SUM_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within this

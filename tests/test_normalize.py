@@ -90,7 +90,7 @@ def test_thin_pen_strokes_are_thickened_towards_mnist():
     cv2.line(thin, (140, 30), (80, 170), 0, 1)
     out = normalize_digit(thin)
     width = stroke_width(out > 127)
-    assert out.max() == 255 or out.max() > 200, "a 1 px line must survive downscaling"
+    assert out.max() > 200, "a 1 px line must survive downscaling"
     assert MNIST_STROKE_WIDTH * 0.6 <= width <= MNIST_STROKE_WIDTH * 1.6
 
 

@@ -13,21 +13,13 @@ from recognizer.scenes import (HARD, DigitPool, compose_camera_scene, make_camer
 from recognizer.segment import (MERGE_VECTORISED_MIN_PIECES, _joined_pairs_plain, _joined_pairs_vectorised,
                                 _merge_pieces, find_digits)
 from recognizer import scenes, segment
-from recognizer.evaluate import box_iou
-
-MATCH_IOU = 0.5
+from recognizer.evaluate import box_iou, match_boxes
 
 
 def matches(truth, found) -> tuple[int, int]:
-    """(true positives, false positives) with one-to-one matching at IoU >= 0.5."""
-    unused = list(found)
-    hits = 0
-    for box in truth:
-        best = max(unused, key=lambda f: box_iou(box, f), default=None)
-        if best is not None and box_iou(box, best) >= MATCH_IOU:
-            unused.remove(best)
-            hits += 1
-    return hits, len(unused)
+    """(true positives, false positives), matched as the evaluation matches them."""
+    matching = match_boxes(truth, found)
+    return len(matching.pairs), len(matching.false_positives)
 
 
 @pytest.fixture(scope="module")
