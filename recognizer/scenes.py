@@ -24,7 +24,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]          # x, y, width, height in image pixels
+from recognizer.layout import Box
+
 Colour = tuple[float, float, float]      # BGR, 0-255
 Rect = tuple[int, int, int, int]         # x0, y0, x1, y1 (exclusive) in image pixels
 Stroke = Literal["natural", "pen", "marker", "thin"]
@@ -57,6 +58,11 @@ MNIST_STROKE_LEVEL = 64          # MNIST pixels above this are stroke, below is 
 MNIST_CROP_MARGIN = 2            # MNIST pixels kept around the stroke so upsampling has room to fade
 NATURAL_THRESHOLD_RANGE = (0.30, 0.55)  # soft-threshold centre: lower keeps more of MNIST's thick stroke
 ANTIALIAS_EDGE_PX = 1.2          # width of the soft edge of a rendered stroke, in output pixels
+# Bounds of the soft-threshold band that gives that edge, in MNIST levels (0-1): on a huge
+# digit the edge stays a little soft, on a tiny one the threshold still decides something.
+NATURAL_EDGE_BAND = (0.02, 0.45)
+MIN_RENDER_HEIGHT_PX = 4.0       # a digit asked for smaller is drawn this tall: below it no shape is left
+NEGLIGIBLE_TILT_DEG = 1e-3       # a smaller lean is not worth resampling the digit for
 # Real pens have a width in millimetres, not a share of the digit: at webcam distance
 # (~0.4 mm per pixel) a ballpoint or fine felt-tip draws 1.5-4.5 px, a marker 4-12 px.
 PEN_STROKE_PX = (1.5, 4.5)
@@ -78,6 +84,11 @@ LOOP_CHECK_SCALE = 4
 MIN_LOOP_AREA_PX = LOOP_CHECK_SCALE ** 2   # one MNIST pixel: smaller holes are not a loop anyone sees
 MAX_LOOP_PICKS = 200
 JOIN_LEVELS = (0.35, 0.25, 0.15)  # lower thresholds tried to join a stroke broken at SKELETON_LEVEL
+# While joining, regions smaller than MIN_STROKE_REGION_PX, or than the upsampled digit's
+# area over IMAGE_AREA_PER_SPECK, are specks of the threshold, not strokes.
+MIN_STROKE_REGION_PX = 4
+IMAGE_AREA_PER_SPECK = 2000
+THIN_STROKE_PAD_PX = 3           # paper kept around a thin-pen skeleton: room for the widest brush
 
 PAPER_WHITE: Colour = (246, 246, 246)
 PAPER_CREAM: Colour = (214, 236, 248)
@@ -94,9 +105,12 @@ INK_DARK_BLUE: Colour = (90, 30, 20)
 INK_PENCIL: Colour = (88, 88, 92)
 INK_COLOURS: tuple[Colour, ...] = (INK_BLACK, INK_BLUE, INK_DARK_BLUE, INK_PENCIL)
 CLEAN_INK_COLOURS: tuple[Colour, ...] = (INK_BLACK, INK_BLUE, INK_DARK_BLUE)
+INK_COLOUR_JITTER = 8.0          # per-channel variation between pens of one colour, and white balances
 PENCIL_COVERAGE_RANGE = (0.75, 0.95)  # graphite never covers paper completely
 PENCIL_GRAIN = 0.30               # share of coverage lost to paper grain, at most
+PENCIL_GRAIN_BLUR_PX = 0.7        # blur sigma of that grain, in pixels: the size of the paper's tooth
 PAINT_COLOURS: tuple[Colour, ...] = ((0, 0, 0), (0, 0, 0), (0, 0, 0), (160, 0, 0), (0, 0, 160))
+PAINT_CANVAS_LEVEL = 255.0        # a paint program's canvas is pure white
 PRINT_BLACK_RANGE = (0, 40)
 
 # ---------------------------------------------------------------------------------------
@@ -106,10 +120,14 @@ RULE_SPACING_PX = (24, 44)       # 8 mm college ruling at typical webcam distanc
 GRID_SPACING_PX = (15, 30)       # 5 mm squares
 RULE_COLOURS: tuple[Colour, ...] = ((228, 196, 160), (214, 190, 170), (200, 200, 200))
 GRID_COLOURS: tuple[Colour, ...] = ((226, 204, 182), (205, 205, 205), (190, 215, 190))
+PATTERN_COLOUR_JITTER = 8.0      # per-channel variation of the printed lines between pads
 MARGIN_LINE_COLOUR: Colour = (170, 160, 236)  # red margin rule of an exercise book
 MARGIN_LINE_CHANCE = 0.3
 MARGIN_LINE_X_FRACTION = 0.12    # where the margin rule runs; people write to the right of it
 PATTERN_LINE_PX = (1, 2)
+# Pattern lines are drawn with this many fractional bits (4x sub-pixel precision) so they
+# come out anti-aliased, like a photo.
+PATTERN_LINE_SUBPIXEL_BITS = 2
 BASELINE_ON_RULE_CHANCE = 0.5    # people usually write on the line: rule touching digit bottoms
 
 # ---------------------------------------------------------------------------------------
@@ -119,6 +137,7 @@ CAMERA_SIZE = (640, 480)         # width, height of a webcam frame
 DIGITS_PER_CAMERA_SCENE = (1, 8)
 MAX_DIGITS_PER_NUMBER = 4
 MAX_LINES = 3
+DIGIT_VALUES = 10                # random digits are drawn from 0-9
 DIGIT_HEIGHT_PX = (20, 140)
 MIN_DIGIT_HEIGHT_PX = 20
 DIGIT_HEIGHT_JITTER = 0.08       # digits of one line differ in height by this fraction
@@ -131,11 +150,18 @@ PAPER_MARGIN_PX = 8
 DIGIT_TILT_DEG = 4.0             # each hard-scene digit leans a little on its own
 PAGE_ROTATION_DEG = 5.0          # the sheet is never held perfectly level
 MAX_LAYOUT_ATTEMPTS = 20
+# A layout too big for its area is shrunk by this much more than measured: re-rendering
+# changes widths by a pixel or two.
+LAYOUT_SHRINK_SAFETY = 0.95
 
 PAGE_EDGE_CHANCE = 0.35
 PAGE_EDGE_WIDTH_PX = (15, 70)
 DESK_COLOURS: tuple[Colour, ...] = ((40, 65, 95), (70, 70, 75), (35, 35, 38), (95, 120, 140))
 DESK_TEXTURE_SIGMA = 8.0
+DESK_GRAIN_PX = 2.0              # blur sigma of the desk's texture: the size of its grain
+DESK_COLOUR_JITTER = 10.0        # per-channel variation between desks and white balances
+PAGE_EDGE_SHADOW_PX = 3.0        # blur sigma of the shadow the paper's edge throws on the desk
+PAGE_EDGE_SHADOW_STRENGTH = 0.3  # share of the desk's light that shadow takes, at the edge
 EDGE_CLEARANCE_PX = 12           # digits are written a little away from what covers the page
 
 THUMB_CHANCE = 0.35
@@ -143,15 +169,27 @@ THUMB_HALF_WIDTH_PX = (30, 46)
 THUMB_HALF_LENGTH_PX = (70, 110)
 THUMB_DEPTH_PX = (55, 120)       # how far the thumb reaches into the frame
 THUMB_TILT_DEG = 25.0
+THUMB_POSITION_FRACTION = (0.15, 0.85)  # where along its side of the frame the thumb reaches in
+THUMB_EDGE_BLUR_PX = 1.2         # blur sigma of the thumb's outline: it is a little out of focus
+# The thumb's shadow falls this far from it on the paper: either way sideways, and down,
+# away from a light above the desk.
+THUMB_SHADOW_SHIFT_X_PX = 8
+THUMB_SHADOW_SHIFT_Y_PX = (3, 10)
+THUMB_SHADOW_BLUR_PX = 8.0       # blur sigma of that shadow
 SKIN_COLOURS: tuple[Colour, ...] = ((150, 180, 225), (125, 155, 205), (95, 125, 170), (65, 90, 130))
 THUMB_SHADOW_STRENGTH = 0.25
 THUMB_EDGE_DARKENING = 0.35
 SKIN_TEXTURE_SIGMA = 3.0
+SKIN_COLOUR_JITTER = 12.0        # per-channel variation of skin around each of SKIN_COLOURS
 
 HARD_LIGHT_GRADIENT = (0.10, 0.40)    # brightness lost from the bright to the dim side
 SHADOW_CHANCE = 0.6
 SHADOW_STRENGTH = (0.20, 0.45)
 SHADOW_SOFTNESS_PX = (15.0, 45.0)
+SHADOW_EDGE_CHANCE = 0.5         # a shadow is the edge of a cast shadow, or else a blob of something nearer the lens
+SHADOW_EDGE_POSITION_FRACTION = (0.2, 0.8)   # where a shadow's edge passes, share of the image side
+SHADOW_BLOB_RADIUS_FRACTION = (0.15, 0.45)   # a blob shadow's radii, share of the image side
+SOFTNESS_PER_BLUR_SIGMA = 3.0    # a Gaussian-blurred edge looks about three sigmas wide
 EXPOSURE_RANGE = (0.85, 1.05)
 HARD_NOISE_SIGMA = (2.0, 6.0)
 HARD_BLUR_CHANCE = 0.8
@@ -168,12 +206,15 @@ SCAN_PAPER_LEVEL = (215, 250)
 SCAN_INK_LEVEL = (15, 70)
 SCAN_NOISE_SIGMA = (1.5, 4.0)
 SCAN_BLUR_SIGMA = (0.3, 0.8)
+SCAN_OFFSET_FRACTION = 0.08      # a scan is cropped nearly to the digit: it sits close to the centre
+SCAN_PAPER_TINT_JITTER = 4       # per-channel tint of the scanned paper, in grey levels
 
 THIN_CANVAS_SIZES: tuple[tuple[int, int], ...] = ((200, 200), (256, 256), (280, 280), (300, 200), (400, 300),
                                                   (128, 128))
 THIN_DIGIT_FRACTION = (0.35, 0.85)
 MIN_THIN_DIGIT_PX = 24
 THIN_ANTIALIAS_CHANCE = 0.5
+THIN_OFFSET_FRACTION = 0.2       # how far off-centre a drawing may sit, fraction of the canvas side
 
 PHOTO_SIZES: tuple[tuple[int, int], ...] = ((320, 240), (480, 360), (640, 480), (240, 320), (360, 480))
 PHOTO_DIGIT_FRACTION = (0.30, 0.75)
@@ -182,6 +223,7 @@ PHOTO_LIGHT_GRADIENT = (0.15, 0.45)
 PHOTO_NOISE_SIGMA = (1.0, 4.0)
 PHOTO_BLUR_SIGMA = (0.0, 0.8)
 PHOTO_JPEG_QUALITY = (70, 92)
+PHOTO_FIT_MARGIN_PX = 4          # paper kept on every side when fitting the digit into the photo
 
 PRINT_SIZES: tuple[tuple[int, int], ...] = ((320, 240), (400, 300))
 PRINT_FONTS: tuple[int, ...] = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
@@ -191,9 +233,18 @@ PRINT_DIGIT_HEIGHT_PX = (24, 110)
 PRINT_PAPER_LEVEL = (238, 255)
 PRINT_ITALIC_CHANCE = 0.15
 PRINT_MARGIN_PX = 10
+PRINT_LAYER_MARGIN_PX = 4        # room around printed text, beyond its line thickness, so no edge is cut
+# Print weights run from 1 px lines up to one pixel of line per this many of digit height,
+# and small print still comes in a bold of MIN_BOLD_PRINT_PX.
+PRINT_HEIGHT_PER_THICKNESS_PX = 14
+MIN_BOLD_PRINT_PX = 2
+PRINT_SHRINK_STEP = 0.85         # text too big for the page is set this much smaller and tried again
 # A digit cut by the image border is a different problem (a bad crop), not a hard digit;
 # single-digit images keep this much paper around the ink.
 SINGLE_DIGIT_MARGIN_PX = 2
+# A digit too big for its image is redrawn this much smaller than measured: re-rendering
+# changes its size a little.
+FIT_SHRINK_SAFETY = 0.9
 
 
 # ---------------------------------------------------------------------------------------
@@ -408,7 +459,7 @@ def _crop_to_content(alpha: np.ndarray, pad: int = 1) -> np.ndarray:
 
 
 def _rotate_patch(alpha: np.ndarray, angle_deg: float) -> np.ndarray:
-    if abs(angle_deg) < 1e-3:
+    if abs(angle_deg) < NEGLIGIBLE_TILT_DEG:
         return alpha
     height, width = alpha.shape
     pad = int(math.ceil(max(height, width) * abs(math.sin(math.radians(angle_deg))))) + 2
@@ -437,7 +488,7 @@ def _stroke_mask(upsampled: np.ndarray) -> np.ndarray:
     A pen line drawn in a paint program is continuous; MNIST's faint, anti-aliased joins
     are an artefact of its scanning, not a gap the writer left.
     """
-    min_area = max(4, upsampled.size // 2000)  # specks of the threshold, not strokes
+    min_area = max(MIN_STROKE_REGION_PX, upsampled.size // IMAGE_AREA_PER_SPECK)
     best = upsampled > SKELETON_LEVEL
     best_regions, holes = _count_regions(best, min_area), _holes(best, min_area)
     for level in JOIN_LEVELS:
@@ -484,7 +535,7 @@ def render_digit_ink(mnist_28x28: np.ndarray, height_px: float, rng: np.random.G
     top, bottom = rows[0], rows[-1] + 2 * MNIST_CROP_MARGIN + 1
     left, right = cols[0], cols[-1] + 2 * MNIST_CROP_MARGIN + 1
     crop = digit[top:bottom, left:right]
-    scale = max(float(height_px), 4.0) / stroke_rows
+    scale = max(float(height_px), MIN_RENDER_HEIGHT_PX) / stroke_rows
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
     upsampled = np.clip(cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
@@ -494,7 +545,7 @@ def render_digit_ink(mnist_28x28: np.ndarray, height_px: float, rng: np.random.G
         centre = rng.uniform(*NATURAL_THRESHOLD_RANGE)
         # MNIST's edges ramp over about two of its pixels; in output pixels that is 2*scale,
         # so this band gives an edge ANTIALIAS_EDGE_PX wide whatever the size.
-        band = float(np.clip(ANTIALIAS_EDGE_PX / (2.0 * scale), 0.02, 0.45))
+        band = float(np.clip(ANTIALIAS_EDGE_PX / (2.0 * scale), *NATURAL_EDGE_BAND))
         alpha = np.clip((upsampled - centre) / band + 0.5, 0.0, 1.0).astype(np.float32)
     else:
         skeleton = thin_mask(_stroke_mask(upsampled))
@@ -506,7 +557,7 @@ def render_digit_ink(mnist_28x28: np.ndarray, height_px: float, rng: np.random.G
         elif style == "thin":
             width = float(rng.choice(THIN_STROKE_PX))
             antialias = bool(rng.random() < THIN_ANTIALIAS_CHANCE)
-            alpha = _stroke_skeleton(np.pad(skeleton, 3), width, antialias=antialias)
+            alpha = _stroke_skeleton(np.pad(skeleton, THIN_STROKE_PAD_PX), width, antialias=antialias)
         else:
             raise ValueError(f"unknown stroke style {style!r}")
     return _rotate_patch(_crop_to_content(alpha), tilt_deg)
@@ -537,19 +588,17 @@ def _paper_canvas(height: int, width: int, conditions: CameraConditions, rule_ph
     spacing = conditions.pattern_spacing_px
     thickness = conditions.pattern_line_px
     colour = conditions.pattern_colour
-    # Lines are drawn at 4x sub-pixel precision so they come out anti-aliased, like a photo.
-    shift_bits = 2
-    sub = 1 << shift_bits
+    sub = 1 << PATTERN_LINE_SUBPIXEL_BITS
     y = rule_phase % spacing
     while y < height:
         cv2.line(line_image, (0, round(y * sub)), (width * sub, round(y * sub)), colour, thickness,
-                 cv2.LINE_AA, shift_bits)
+                 cv2.LINE_AA, PATTERN_LINE_SUBPIXEL_BITS)
         y += spacing
     if conditions.pattern == "grid":
         x = rule_phase % spacing
         while x < width:
             cv2.line(line_image, (round(x * sub), 0), (round(x * sub), height * sub), colour, thickness,
-                     cv2.LINE_AA, shift_bits)
+                     cv2.LINE_AA, PATTERN_LINE_SUBPIXEL_BITS)
             x += spacing
     if conditions.margin_line:
         x = round(margin_x)
@@ -581,10 +630,9 @@ def _warp_patch_into_image(alpha: np.ndarray, x: int, y: int, rotation: np.ndarr
 
 
 def _box_of(mask: np.ndarray) -> Box | None:
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if len(rows) == 0:
-        return None
-    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+    """Tight box of the true pixels of a boolean mask, or None when there are none."""
+    x, y, width, height = cv2.boundingRect(mask.astype(np.uint8))  # of the nonzero pixels; all 0 when none
+    return (x, y, width, height) if width > 0 else None
 
 
 def _linear_ramp(height: int, width: int, angle: float) -> np.ndarray:
@@ -602,18 +650,20 @@ def _lighting(rng: np.random.Generator, height: int, width: int, gradient: float
     if shadow_strength > 0:
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
         softness = rng.uniform(*SHADOW_SOFTNESS_PX)
-        if rng.random() < 0.5:
+        if rng.random() < SHADOW_EDGE_CHANCE:
             # The edge of a cast shadow (a hand, the phone, the lamp arm): a half-plane, softened.
             angle = rng.uniform(0, 2 * math.pi)
-            cx, cy = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height
+            cx = rng.uniform(*SHADOW_EDGE_POSITION_FRACTION) * width
+            cy = rng.uniform(*SHADOW_EDGE_POSITION_FRACTION) * height
             signed = (xs - cx) * math.cos(angle) + (ys - cy) * math.sin(angle)
             shadow = 0.5 * (1.0 + np.tanh(signed / (softness / 2.0)))  # a logistic ramp, overflow-free
         else:
             # A blob-shaped shadow of something nearer the lens.
             cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-            rx, ry = rng.uniform(0.15, 0.45) * width, rng.uniform(0.15, 0.45) * height
+            rx = rng.uniform(*SHADOW_BLOB_RADIUS_FRACTION) * width
+            ry = rng.uniform(*SHADOW_BLOB_RADIUS_FRACTION) * height
             shadow = np.exp(-(((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2) ** 2)
-            shadow = cv2.GaussianBlur(shadow, (0, 0), softness / 3.0)
+            shadow = cv2.GaussianBlur(shadow, (0, 0), softness / SOFTNESS_PER_BLUR_SIGMA)
         light *= 1.0 - shadow_strength * shadow
     return (light * exposure).astype(np.float32)
 
@@ -633,12 +683,13 @@ def _draw_page_edge(rng: np.random.Generator, image: np.ndarray, side: str, widt
     mask = np.zeros((height, width), np.float32)
     cv2.fillPoly(mask, [np.array(polygon, np.int32)], 1.0, cv2.LINE_AA)
     desk = np.empty_like(image)
-    desk[:] = _jitter_colour(rng, DESK_COLOURS[rng.integers(len(DESK_COLOURS))], 10)
+    desk[:] = _jitter_colour(rng, DESK_COLOURS[rng.integers(len(DESK_COLOURS))], DESK_COLOUR_JITTER)
     desk += cv2.GaussianBlur(_gaussian_noise(rng, (height, width), DESK_TEXTURE_SIGMA),
-                             (0, 0), 2.0)[:, :, None]
+                             (0, 0), DESK_GRAIN_PX)[:, :, None]
     # The paper throws a thin shadow onto the desk along its edge.
-    edge_shadow = cv2.GaussianBlur(mask, (0, 0), 3.0)
-    image[:] = image * (1 - mask[:, :, None]) + desk * mask[:, :, None] * (1 - 0.3 * (1 - edge_shadow[:, :, None]))
+    edge_shadow = cv2.GaussianBlur(mask, (0, 0), PAGE_EDGE_SHADOW_PX)
+    desk_light = 1 - PAGE_EDGE_SHADOW_STRENGTH * (1 - edge_shadow[:, :, None])
+    image[:] = image * (1 - mask[:, :, None]) + desk * mask[:, :, None] * desk_light
 
 
 def _draw_thumb(rng: np.random.Generator, image: np.ndarray, side: str, depth: int) -> None:
@@ -649,27 +700,28 @@ def _draw_thumb(rng: np.random.Generator, image: np.ndarray, side: str, depth: i
     tilt = rng.uniform(-THUMB_TILT_DEG, THUMB_TILT_DEG)
     # The ellipse centre sits outside the frame so that only the tip, ``depth`` deep, shows.
     if side == "bottom":
-        centre = (rng.uniform(0.15, 0.85) * width, height - depth + half_length)
+        centre = (rng.uniform(*THUMB_POSITION_FRACTION) * width, height - depth + half_length)
         angle = 90 + tilt
     elif side == "left":
-        centre = (depth - half_length, rng.uniform(0.15, 0.85) * height)
+        centre = (depth - half_length, rng.uniform(*THUMB_POSITION_FRACTION) * height)
         angle = tilt
     else:
-        centre = (width - depth + half_length, rng.uniform(0.15, 0.85) * height)
+        centre = (width - depth + half_length, rng.uniform(*THUMB_POSITION_FRACTION) * height)
         angle = tilt
     mask = np.zeros((height, width), np.float32)
     cv2.ellipse(mask, ((centre[0], centre[1]), (2 * half_length, 2 * half_width), angle), 1.0, -1, cv2.LINE_AA)
-    soft = cv2.GaussianBlur(mask, (0, 0), 1.2)
+    soft = cv2.GaussianBlur(mask, (0, 0), THUMB_EDGE_BLUR_PX)
     # Shadow on the paper beside the thumb, offset away from the light.
-    shift = np.float32([[1, 0, rng.uniform(-8, 8)], [0, 1, rng.uniform(3, 10)]])
-    shadow = cv2.GaussianBlur(cv2.warpAffine(mask, shift, (width, height)), (0, 0), 8.0)
+    shift = np.float32([[1, 0, rng.uniform(-THUMB_SHADOW_SHIFT_X_PX, THUMB_SHADOW_SHIFT_X_PX)],
+                        [0, 1, rng.uniform(*THUMB_SHADOW_SHIFT_Y_PX)]])
+    shadow = cv2.GaussianBlur(cv2.warpAffine(mask, shift, (width, height)), (0, 0), THUMB_SHADOW_BLUR_PX)
     image *= (1 - THUMB_SHADOW_STRENGTH * shadow * (1 - soft))[:, :, None]
     # Rounded flesh: darker towards the outline.
-    inside = cv2.distanceTransform((mask > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    inside = cv2.distanceTransform((mask > 0.5).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_3)
     roundness = np.clip(inside / max(half_width, 1.0), 0, 1)
     shade = 1 - THUMB_EDGE_DARKENING * (1 - roundness) ** 2
     skin = np.empty_like(image)
-    skin[:] = _jitter_colour(rng, SKIN_COLOURS[rng.integers(len(SKIN_COLOURS))], 12)
+    skin[:] = _jitter_colour(rng, SKIN_COLOURS[rng.integers(len(SKIN_COLOURS))], SKIN_COLOUR_JITTER)
     skin *= shade[:, :, None]
     skin += _gaussian_noise(rng, skin.shape, SKIN_TEXTURE_SIGMA)
     image[:] = image * (1 - soft[:, :, None]) + skin * soft[:, :, None]
@@ -704,7 +756,7 @@ def _composite_ink(paper: np.ndarray, coverage: np.ndarray, ink: Colour, rng: np
     x, y, w, h = box
     region = coverage[y:y + h, x:x + w]
     if pencil:
-        grain = cv2.GaussianBlur(rng.random(region.shape, dtype=np.float32), (0, 0), 0.7)
+        grain = cv2.GaussianBlur(rng.random(region.shape, dtype=np.float32), (0, 0), PENCIL_GRAIN_BLUR_PX)
         region = region * rng.uniform(*PENCIL_COVERAGE_RANGE) * (1 - PENCIL_GRAIN * grain)
     alpha = region[:, :, None]
     result[y:y + h, x:x + w] = paper[y:y + h, x:x + w] * (1 - alpha) + np.asarray(ink, np.float32) * alpha
@@ -742,11 +794,13 @@ def sample_conditions(rng: np.random.Generator, kind: str, size: tuple[int, int]
         size=size, paper=_jitter_colour(rng, PAPER_TINTS[rng.integers(len(PAPER_TINTS))], PAPER_TINT_JITTER),
         pattern=pattern,  # type: ignore[arg-type]
         pattern_spacing_px=int(rng.integers(spacing_range[0], spacing_range[1] + 1)),
-        pattern_colour=_jitter_colour(rng, pattern_colours[rng.integers(len(pattern_colours))], 8),
+        pattern_colour=_jitter_colour(rng, pattern_colours[rng.integers(len(pattern_colours))],
+                                      PATTERN_COLOUR_JITTER),
         pattern_line_px=int(rng.choice(PATTERN_LINE_PX)),
         margin_line=pattern == "ruled" and bool(rng.random() < MARGIN_LINE_CHANCE),
         baseline_on_rule=pattern == "ruled" and bool(rng.random() < BASELINE_ON_RULE_CHANCE),
-        ink=_jitter_colour(rng, INK_COLOURS[ink_index], 8), pencil=INK_COLOURS[ink_index] == INK_PENCIL,
+        ink=_jitter_colour(rng, INK_COLOURS[ink_index], INK_COLOUR_JITTER),
+        pencil=INK_COLOURS[ink_index] == INK_PENCIL,
         stroke=_pick_stroke(rng), digit_tilt_deg=DIGIT_TILT_DEG,
         rotation_deg=float(rng.uniform(-PAGE_ROTATION_DEG, PAGE_ROTATION_DEG)),
         light_gradient=float(rng.uniform(*HARD_LIGHT_GRADIENT)),
@@ -760,6 +814,11 @@ def sample_conditions(rng: np.random.Generator, kind: str, size: tuple[int, int]
         thumb_side=str(rng.choice(["left", "right", "bottom"])) if rng.random() < THUMB_CHANCE else None)
 
 
+def random_digits(rng: np.random.Generator, count: int) -> str:
+    """``count`` random decimal digits, each drawn uniformly from 0-9."""
+    return "".join(str(int(d)) for d in rng.integers(0, DIGIT_VALUES, count))
+
+
 def random_lines(rng: np.random.Generator, digit_count: int) -> list[list[str]]:
     """Split ``digit_count`` random digits into numbers of 1-4 digits on 1-3 lines."""
     lengths: list[int] = []
@@ -768,7 +827,7 @@ def random_lines(rng: np.random.Generator, digit_count: int) -> list[list[str]]:
         length = int(rng.integers(1, min(MAX_DIGITS_PER_NUMBER, remaining) + 1))
         lengths.append(length)
         remaining -= length
-    numbers = ["".join(str(int(d)) for d in rng.integers(0, 10, length)) for length in lengths]
+    numbers = [random_digits(rng, length) for length in lengths]
     line_count = int(rng.integers(1, min(MAX_LINES, len(numbers)) + 1))
     cuts = sorted(rng.choice(np.arange(1, len(numbers)), line_count - 1, replace=False)) if line_count > 1 else []
     bounds = [0, *[int(c) for c in cuts], len(numbers)]
@@ -821,8 +880,7 @@ def _layout(rng: np.random.Generator, lines: Sequence[Sequence[str]], pool: Digi
         shrink = min(area_width / max(max(line_widths), 1.0), area_height / max(needed_height, 1.0))
         if shrink >= 1.0:
             break
-        # Shrink a little more than measured: re-rendering changes widths by a pixel or two.
-        heights = [max(MIN_DIGIT_HEIGHT_PX, h * shrink * 0.95) for h in heights]
+        heights = [max(MIN_DIGIT_HEIGHT_PX, h * shrink * LAYOUT_SHRINK_SAFETY) for h in heights]
     else:
         raise RuntimeError(f"could not fit {lines} into an area of {area_width} x {area_height} px")
 
@@ -948,6 +1006,7 @@ SLANT_ZOOM = (0.85, 1.0)         # the page is further away than in the hard sce
 # A hand holding a sheet still trembles at a few cm/s; over a webcam's 1/30 s indoor exposure,
 # at about 2 px per mm of paper, that smears the picture by 1-5 px (1: none).
 MOTION_BLUR_PX = (1, 5)
+MOTION_BLUR_ANGLE_DEG = (0, 180)  # any direction: a smear along a line looks the same both ways
 DESK_LEVEL = (30, 110)           # the desk or room seen around the page
 
 
@@ -995,7 +1054,8 @@ def make_handheld_scene(rng: np.random.Generator, pool: DigitPool) -> Scene:
     on_page = cv2.warpPerspective(np.ones((height, width), np.float32), homography, (width, height),
                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)[:, :, None]
     image = page + (1.0 - on_page) * desk  # the page's own pixels are already weighted by on_page at its edge
-    image = _motion_blur(image, int(rng.integers(MOTION_BLUR_PX[0], MOTION_BLUR_PX[1] + 1)), rng.uniform(0, 180))
+    image = _motion_blur(image, int(rng.integers(MOTION_BLUR_PX[0], MOTION_BLUR_PX[1] + 1)),
+                         rng.uniform(*MOTION_BLUR_ANGLE_DEG))
     # The truth follows the ink: each digit's pixels carried through the same warp.
     owner = cv2.warpPerspective((flat.ink_owner.astype(np.int16) + 1).astype(np.uint8), homography, (width, height),
                                 flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -1068,7 +1128,7 @@ def _fit_digit(rng: np.random.Generator, glyph: np.ndarray, height_px: float, wi
         alpha = render_digit_ink(glyph, height_px, rng, style, tilt_deg)
         if alpha.shape[0] <= height and alpha.shape[1] <= width:
             return alpha, pen_of(style, height_px)
-        height_px *= 0.9 * min(height / alpha.shape[0], width / alpha.shape[1])
+        height_px *= FIT_SHRINK_SAFETY * min(height / alpha.shape[0], width / alpha.shape[1])
     raise RuntimeError("digit does not fit the image")
 
 
@@ -1090,9 +1150,10 @@ def make_scan_scene(rng: np.random.Generator, pool: DigitPool, label: int | None
         # writer's digit of the same value).
         glyph = pool.pick(rng, label, open_loops=True)
     alpha, pen = _fit_digit(rng, glyph, digit_height, room, room, "natural")
-    coverage = _place_patch(alpha, side, side, rng, 0.08)
+    coverage = _place_patch(alpha, side, side, rng, SCAN_OFFSET_FRACTION)
     paper_level = rng.uniform(*SCAN_PAPER_LEVEL)
-    paper = np.full((side, side, 3), paper_level, np.float32) + rng.uniform(-4, 4, 3).astype(np.float32)
+    tint = rng.uniform(-SCAN_PAPER_TINT_JITTER, SCAN_PAPER_TINT_JITTER, 3).astype(np.float32)
+    paper = np.full((side, side, 3), paper_level, np.float32) + tint
     ink_level = rng.uniform(*SCAN_INK_LEVEL)
     image = _composite_ink(paper, coverage, (ink_level, ink_level, ink_level), rng, pencil=False)
     return _single_digit_scene(image, coverage, label, pen, SCAN, rng, rng.uniform(*SCAN_BLUR_SIGMA),
@@ -1104,9 +1165,10 @@ def make_thin_pen_scene(rng: np.random.Generator, pool: DigitPool, label: int | 
     glyph, label = _pick_glyph(rng, pool, label, open_loops=True)
     width, height = THIN_CANVAS_SIZES[rng.integers(len(THIN_CANVAS_SIZES))]
     digit_height = max(MIN_THIN_DIGIT_PX, height * rng.uniform(*THIN_DIGIT_FRACTION))
-    alpha, pen = _fit_digit(rng, glyph, digit_height, width - 4, height - 4, "thin")
-    coverage = _place_patch(alpha, width, height, rng, 0.2)
-    canvas = np.full((height, width, 3), 255.0, np.float32)
+    room_x, room_y = width - 2 * SINGLE_DIGIT_MARGIN_PX, height - 2 * SINGLE_DIGIT_MARGIN_PX
+    alpha, pen = _fit_digit(rng, glyph, digit_height, room_x, room_y, "thin")
+    coverage = _place_patch(alpha, width, height, rng, THIN_OFFSET_FRACTION)
+    canvas = np.full((height, width, 3), PAINT_CANVAS_LEVEL, np.float32)
     image = _composite_ink(canvas, coverage, PAINT_COLOURS[rng.integers(len(PAINT_COLOURS))], rng, pencil=False)
     return _single_digit_scene(image, coverage, label, pen, THIN_PEN, rng, 0.0, 0.0, None)
 
@@ -1122,13 +1184,14 @@ def make_paper_photo_scene(rng: np.random.Generator, pool: DigitPool, label: int
     stroke = _pick_stroke(rng)
     digit_height = height * rng.uniform(*PHOTO_DIGIT_FRACTION)
     glyph, label = _pick_glyph(rng, pool, label, open_loops=redraws_centre_line(stroke, digit_height))
-    alpha, pen = _fit_digit(rng, glyph, digit_height, width - 8, height - 8, stroke,
-                       rng.uniform(-DIGIT_TILT_DEG, DIGIT_TILT_DEG))
+    room_x, room_y = width - 2 * PHOTO_FIT_MARGIN_PX, height - 2 * PHOTO_FIT_MARGIN_PX
+    alpha, pen = _fit_digit(rng, glyph, digit_height, room_x, room_y, stroke,
+                            rng.uniform(-DIGIT_TILT_DEG, DIGIT_TILT_DEG))
     coverage = _place_patch(alpha, width, height, rng, PHOTO_OFFSET_FRACTION)
     paper = np.empty((height, width, 3), np.float32)
     paper[:] = _jitter_colour(rng, PAPER_TINTS[rng.integers(len(PAPER_TINTS))], PAPER_TINT_JITTER)
     ink_index = int(rng.integers(len(INK_COLOURS)))
-    image = _composite_ink(paper, coverage, _jitter_colour(rng, INK_COLOURS[ink_index], 8), rng,
+    image = _composite_ink(paper, coverage, _jitter_colour(rng, INK_COLOURS[ink_index], INK_COLOUR_JITTER), rng,
                            pencil=INK_COLOURS[ink_index] == INK_PENCIL)
     image *= _lighting(rng, height, width, rng.uniform(*PHOTO_LIGHT_GRADIENT), 0.0,
                        rng.uniform(*EXPOSURE_RANGE))[:, :, None]
@@ -1149,7 +1212,7 @@ def render_printed_number(text: str, font: int, height_px: float, thickness: int
     (_, unit_height), _ = cv2.getTextSize("0", face, 1.0, 1)
     scale = height_px / unit_height
     total_width = sum(cv2.getTextSize(ch, face, scale, thickness)[0][0] for ch in text)
-    margin = thickness + 4
+    margin = thickness + PRINT_LAYER_MARGIN_PX
     (_, glyph_height), baseline = cv2.getTextSize(text, face, scale, thickness)
     canvas_size = (int(glyph_height + baseline + 2 * margin), int(total_width + 2 * margin))
     layers = []
@@ -1167,7 +1230,7 @@ def make_printed_scene(rng: np.random.Generator, pool: DigitPool | None = None, 
     """1-4 digits printed in a Hershey font, black on white paper. ``pool`` is unused (print has no MNIST)."""
     width, height = PRINT_SIZES[rng.integers(len(PRINT_SIZES))]
     count = int(rng.integers(PRINT_DIGITS[0], PRINT_DIGITS[1] + 1))
-    random_text = "".join(str(int(d)) for d in rng.integers(0, 10, count))
+    random_text = random_digits(rng, count)
     text = random_text if text is None else text
     if not text.isdigit():
         raise ValueError(f"printed text must be digits, got {text!r}")
@@ -1176,12 +1239,13 @@ def make_printed_scene(rng: np.random.Generator, pool: DigitPool | None = None, 
     italic = bool(rng.random() < PRINT_ITALIC_CHANCE)
     digit_height = rng.uniform(*PRINT_DIGIT_HEIGHT_PX)
     for _ in range(MAX_LAYOUT_ATTEMPTS):
-        thickness = int(rng.integers(1, max(2, round(digit_height / 14)) + 1))
+        boldest = max(MIN_BOLD_PRINT_PX, round(digit_height / PRINT_HEIGHT_PER_THICKNESS_PX))
+        thickness = int(rng.integers(1, boldest + 1))
         layers = render_printed_number(text, font, digit_height, thickness, italic)
         layer_h, layer_w = layers[0].shape
         if layer_h <= height - 2 * PRINT_MARGIN_PX and layer_w <= width - 2 * PRINT_MARGIN_PX:
             break
-        digit_height *= 0.85
+        digit_height *= PRINT_SHRINK_STEP
     else:
         raise RuntimeError(f"printed text {text!r} does not fit")
     x = int(rng.integers(PRINT_MARGIN_PX, width - PRINT_MARGIN_PX - layer_w + 1))
@@ -1236,6 +1300,7 @@ SHAKE_DEG = 1.5                  # largest rotation
 SHAKE_INERTIA = 0.85             # a hand drifts smoothly: each frame keeps this much of the last motion
 SHAKE_STEP = 0.35                # random push per frame, as a share of the largest offset
 CLIP_NOISE_SIGMA = 3.0           # fresh sensor noise on every frame
+CLIP_DIGITS = (3, DIGITS_PER_CAMERA_SCENE[1])  # a clip has a few digits to track, at most a camera scene's
 
 
 @dataclass(frozen=True, eq=False)
@@ -1261,7 +1326,7 @@ def make_shaky_clip(rng: np.random.Generator, pool: DigitPool, frame_count: int,
     conditions = dataclasses.replace(sample_conditions(rng, kind, (width + 2 * margin, height + 2 * margin)),
                                      page_edge_side=None, thumb_side=None)
     if lines is None:
-        lines = random_lines(rng, int(rng.integers(DIGITS_PER_CAMERA_SCENE[0] + 2, DIGITS_PER_CAMERA_SCENE[1] + 1)))
+        lines = random_lines(rng, int(rng.integers(CLIP_DIGITS[0], CLIP_DIGITS[1] + 1)))
     # Digits go where the camera sees them: the margin is only ever glimpsed while shaking.
     page = compose_camera_scene(rng, pool, lines, conditions, category=f"{kind}_clip", keep_out=margin)
     motion = np.zeros(3)        # dx, dy (px), angle (deg)

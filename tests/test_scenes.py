@@ -33,6 +33,14 @@ def _box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
 
 
+def test_box_of_is_the_tight_box_of_the_true_pixels() -> None:
+    rng = np.random.default_rng(0)
+    for ink_share in (0.0, 0.002, 0.05, 0.5):
+        for _ in range(50):
+            mask = rng.random(tuple(rng.integers(1, 40, 2))) < ink_share
+            assert scenes._box_of(mask) == (_box_of(mask) if mask.any() else None)
+
+
 @pytest.mark.parametrize("category", scenes.CATEGORIES)
 def test_same_seed_gives_the_same_scene(pool: DigitPool, generated: dict[str, list[Scene]], category: str) -> None:
     again = scenes.make_scene(category, scenes.scene_rng(0, category, 0), pool)
@@ -193,7 +201,7 @@ def test_unknown_category_is_rejected(pool: DigitPool) -> None:
         scenes.make_scene("chalkboard", np.random.default_rng(0), pool)
 
 
-def test_every_digit_of_a_shaky_clip_is_in_view(pool):
+def test_every_digit_of_a_shaky_clip_is_in_view(pool: DigitPool) -> None:
     # The page is drawn with a margin the shaking camera only glimpses; a digit written
     # there would be in the truth (labels, numbers) but never on screen.
     for seed in range(12):
