@@ -4,12 +4,12 @@
 (``recognizer.scenes``: 640x480 and 1280x720, with 1, 10 and 30 digits of exact truth)
 and, in one run, on the same frames:
 
-* **ours**: ``Recognizer.recognize`` (segment = gray, threshold, line removal, contours and
-  reading order; crops = normalising each digit to 28x28; inference = one batched forward
-  pass) plus ``draw.draw_recognition``; median and p95 per stage and in total, frames per
-  second, CPU time, the tracker's update as an extra column (not in the total), the peak
-  of the allocations one frame makes (tracemalloc, in a separate untimed pass) and the
-  process's peak resident memory;
+* **ours**: ``Recognizer.recognize`` (segment = gray, threshold, line removal, connected
+  components and reading order; crops = normalising each digit to 28x28; inference = one
+  batched forward pass) plus ``draw.draw_recognition``; median and p95 per stage and in
+  total, frames per second, CPU time, the tracker's update as an extra column (not in the
+  total), the peak of the allocations one frame makes (tracemalloc, in a separate untimed
+  pass) and the process's peak resident memory;
 * **floor**: ``cvtColor`` to gray + ``adaptiveThreshold`` (mean, 31 px block, C=10) +
   ``findContours`` (external, simple) and nothing else: a fixed yardstick of what any
   OpenCV webcam demo spends before it has found anything;
@@ -58,16 +58,22 @@ import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 
 from recognizer import scenes
-from recognizer.arguments import non_negative_float, positive_float
+from recognizer.arguments import EXIT_FAILURE, EXIT_OK, non_negative_float, positive_float
 from recognizer.atomic import atomic_path, atomic_write_text, checked_folder
-from recognizer.model import IMAGE_SIDE
+from recognizer.evaluate import match_boxes, naive_model_input
+from recognizer.normalize import to_gray
 from recognizer.scenes import Box, DigitPool, Scene
+
+if TYPE_CHECKING:  # annotations only: as before, the functions below import these where they use them
+    from recognizer.live import StageLog
+    from recognizer.recognize import Recognition, Recognizer
 
 log = logging.getLogger("recognizer.bench")
 
@@ -100,6 +106,9 @@ STABILITY_WARMUP_SHARE = 0.1
 STABILITY_MAX_WARMUP_FRAMES = 500
 TRACEMALLOC_TOP = 8
 CAMERA_WARMUP_FRAMES = 5
+# The rate render() writes on the overlay in the stability run, which has no camera to measure
+# one from: a typical webcam's (the text drawn, and so the work, is the same for any rate).
+STABILITY_SHOWN_FPS = 30.0
 MB = 2 ** 20
 STAGES = ("segment", "crops", "inference", "draw")
 
@@ -290,7 +299,9 @@ def make_clip(pool: DigitPool, size: tuple[int, int], digits: int, kind: str = D
 
 def floor_pass(image: np.ndarray) -> tuple[np.ndarray, ...]:
     """The yardstick: gray, adaptive mean threshold (31 px, C=10), external contours. Nothing else."""
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    # For a BGR frame to_gray is exactly cvtColor(BGR2GRAY), the floor's definition; a gray
+    # image passes through.
+    gray = to_gray(image)
     binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
                                    FLOOR_BLOCK_PX, FLOOR_C)
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -300,7 +311,7 @@ def floor_pass(image: np.ndarray) -> tuple[np.ndarray, ...]:
 def naive_crop_input(gray: np.ndarray, box: Box) -> np.ndarray:
     """What a typical demo feeds its model: the box resized straight to 28x28, inverted."""
     x, y, w, h = box
-    return 255 - cv2.resize(gray[y:y + h, x:x + w], (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA)
+    return naive_model_input(gray[y:y + h, x:x + w])
 
 
 @torch.inference_mode()
@@ -316,7 +327,7 @@ def naive_loop(gray: np.ndarray, boxes: Sequence[Box], model: Callable[[torch.Te
     return results
 
 
-@dataclass
+@dataclass(frozen=True)
 class OursSample:
     segment: float
     crops: float
@@ -327,7 +338,7 @@ class OursSample:
     found: int
 
 
-def ours_pass(recognizer, image: np.ndarray) -> tuple[OursSample, object, np.ndarray]:
+def ours_pass(recognizer: Recognizer, image: np.ndarray) -> tuple[OursSample, Recognition, np.ndarray]:
     """The project's per-frame pipeline, timed: ``recognize`` then ``draw_recognition``."""
     from recognizer.draw import draw_recognition
 
@@ -346,7 +357,7 @@ def ours_pass(recognizer, image: np.ndarray) -> tuple[OursSample, object, np.nda
 
 # -- timing one setting --------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class SettingResult:
     setting: Setting
     frames: int
@@ -375,20 +386,22 @@ class SettingResult:
 
 
 def _recall(frames: Sequence[Scene], boxes: Sequence[Sequence[Box]]) -> float:
-    from recognizer.evaluate import match_boxes
-
     truth = sum(len(scene.boxes) for scene in frames)
     matched = sum(len(match_boxes(scene.boxes, found).pairs) for scene, found in zip(frames, boxes))
     return _ratio(matched, truth)
 
 
-def time_setting(recognizer, frames: Sequence[Scene], setting: Setting, repeats: int, warmup: int,
+# A pipeline run on one frame: (frame index, (pass, frame index) in a timed pass or None in a warm-up pass).
+FrameRunner = Callable[[int, "tuple[int, int] | None"], None]
+
+
+def time_setting(recognizer: Recognizer, frames: Sequence[Scene], setting: Setting, repeats: int, warmup: int,
                  measure_allocations: bool = True) -> SettingResult:
     """Time ours, the floor and the naive loop on the same frames, interleaved; see the module docstring."""
     from recognizer.track import DigitTracker
 
     images = [scene.image for scene in frames]
-    grays = [cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) for image in images]
+    grays = [to_gray(image) for image in images]
     # The naive loop classifies the boxes our segmenter finds on the same frame.
     found_boxes = [[digit.box for digit in recognizer.recognize(image).digits] for image in images]
     model = recognizer.model
@@ -396,11 +409,10 @@ def time_setting(recognizer, frames: Sequence[Scene], setting: Setting, repeats:
     trackers = [DigitTracker() for _ in images]
     ours: list[OursSample] = []
     track_ms: list[float] = []
-    floor_ms: list[float] = []
     floor_contours: list[int] = []
-    naive_ms: list[float] = []
-    naive_by_frame: dict[tuple[int, int], float] = {}
-    floor_by_frame: dict[tuple[int, int], float] = {}
+    # By (pass, frame index): a frame's floor and naive loop add up to a whole naive demo's time.
+    floor_ms: dict[tuple[int, int], float] = {}
+    naive_ms: dict[tuple[int, int], float] = {}
 
     def run_ours(index: int, key: tuple[int, int] | None) -> None:
         sample, recognition, _ = ours_pass(recognizer, images[index])
@@ -416,8 +428,7 @@ def time_setting(recognizer, frames: Sequence[Scene], setting: Setting, repeats:
         contours = floor_pass(images[index])
         elapsed = (time.perf_counter() - started) * 1e3
         if key is not None:
-            floor_ms.append(elapsed)
-            floor_by_frame[key] = elapsed
+            floor_ms[key] = elapsed
             floor_contours.append(len(contours))
 
     def run_naive(index: int, key: tuple[int, int] | None) -> None:
@@ -425,52 +436,22 @@ def time_setting(recognizer, frames: Sequence[Scene], setting: Setting, repeats:
         naive_loop(grays[index], found_boxes[index], model)
         elapsed = (time.perf_counter() - started) * 1e3
         if key is not None:
-            naive_ms.append(elapsed)
-            naive_by_frame[key] = elapsed
+            naive_ms[key] = elapsed
 
     runners = (run_floor, run_ours, run_naive)
-    for _ in range(warmup):
-        for index in range(len(images)):
-            for runner in runners:
-                runner(index, None)
+    _interleaved_passes(runners, len(images), warmup, timed=False)
     gc.collect()
     reset = reset_peak_rss()
-    for repeat in range(repeats):
-        for index in range(len(images)):
-            key = (repeat, index)
-            shift = (repeat * len(images) + index) % len(runners)
-            for runner in runners[shift:] + runners[:shift]:
-                runner(index, key)
+    _interleaved_passes(runners, len(images), repeats, timed=True)
     peak_rss = peak_rss_mb()
     load = load_average()
+    alloc_peak = _allocation_peak_mb(recognizer, images) if measure_allocations else math.nan
 
-    alloc_peak = math.nan
-    if measure_allocations:
-        # Untimed: tracemalloc slows Python code down. numpy and OpenCV's arrays are traced;
-        # torch's own buffers are not.
-        was_tracing = tracemalloc.is_tracing()
-        if not was_tracing:
-            tracemalloc.start()
-        peaks = []
-        for image in images:
-            tracemalloc.reset_peak()
-            before, _ = tracemalloc.get_traced_memory()
-            ours_pass(recognizer, image)
-            peaks.append(tracemalloc.get_traced_memory()[1] - before)
-        if not was_tracing:
-            tracemalloc.stop()
-        alloc_peak = max(peaks) / MB
-
-    naive_demo = [floor_by_frame[key] + naive_by_frame[key] for key in floor_by_frame]
-    stage_summary = {name: summarize([getattr(sample, name) for sample in ours])
-                     for name in (*STAGES, "total", "cpu")}
-    stage_summary["track"] = summarize(track_ms)
-    classify = [sample.crops + sample.inference for sample in ours]
-    stage_summary["crops+inference"] = summarize(classify)
+    stage_summary = _our_summaries(ours, track_ms)
     total = stage_summary["total"]
-    floor = summarize(floor_ms)
-    naive = summarize(naive_ms)
-    demo = summarize(naive_demo)
+    floor = summarize(list(floor_ms.values()))
+    naive = summarize(list(naive_ms.values()))
+    demo = summarize([floor_ms[key] + naive_ms[key] for key in floor_ms])
     ratios = {
         "ours_over_floor": _ratio(total["median"], floor["median"]),
         "naive_over_ours_classify": _ratio(naive["median"], stage_summary["crops+inference"]["median"]),
@@ -487,13 +468,57 @@ def time_setting(recognizer, frames: Sequence[Scene], setting: Setting, repeats:
         alloc_peak_mb=alloc_peak, peak_rss_mb=peak_rss, peak_rss_reset=reset, load_average=load)
 
 
+def _interleaved_passes(runners: tuple[FrameRunner, ...], frame_count: int, passes: int, timed: bool) -> None:
+    """``passes`` passes over the frames, every runner on each frame before the next frame.
+
+    Timed passes hand the runners their (pass, frame index) key and rotate the runners' order
+    from frame to frame, so that a burst of load from other processes hits all of them alike;
+    warm-up passes hand them None, in a fixed order, and nothing is recorded.
+    """
+    for repeat in range(passes):
+        for index in range(frame_count):
+            key = (repeat, index) if timed else None
+            shift = (repeat * frame_count + index) % len(runners) if timed else 0
+            for runner in runners[shift:] + runners[:shift]:
+                runner(index, key)
+
+
+def _allocation_peak_mb(recognizer: Recognizer, images: Sequence[np.ndarray]) -> float:
+    """The largest allocation peak of one ``ours_pass`` over ``images``, in MB.
+
+    Untimed: tracemalloc slows Python code down. numpy and OpenCV's arrays are traced;
+    torch's own buffers are not.
+    """
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    peaks = []
+    for image in images:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        ours_pass(recognizer, image)
+        peaks.append(tracemalloc.get_traced_memory()[1] - before)
+    if not was_tracing:
+        tracemalloc.stop()
+    return max(peaks) / MB
+
+
+def _our_summaries(ours: Sequence[OursSample], track_ms: Sequence[float]) -> dict[str, dict[str, float]]:
+    """Summaries of our stages, total and CPU time, of the tracker's update, and of crops +
+    inference (the part the naive loop does instead)."""
+    summaries = {name: summarize([getattr(sample, name) for sample in ours]) for name in (*STAGES, "total", "cpu")}
+    summaries["track"] = summarize(track_ms)
+    summaries["crops+inference"] = summarize([sample.crops + sample.inference for sample in ours])
+    return summaries
+
+
 def _pattern_of(scene: Scene) -> str:
     return scene.category.rpartition(":")[2]
 
 
 # -- stability ------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class StabilityResult:
     frames: int
     size: tuple[int, int]
@@ -517,7 +542,7 @@ class StabilityResult:
         return dataclasses.asdict(self)
 
 
-def _stage_log_bytes(stages) -> tuple[int, int]:
+def _stage_log_bytes(stages: StageLog) -> tuple[int, int]:
     """(bytes, entries) held by ``LiveLoop.stages`` (a ``recognizer.live.StageLog``)."""
     queues = list(stages.values.values())
     entries = sum(len(values) for values in queues)
@@ -525,7 +550,7 @@ def _stage_log_bytes(stages) -> tuple[int, int]:
     return size, entries
 
 
-def stability_run(recognizer, clip: scenes.ShakyClip, frames: int, trace: bool = False,
+def stability_run(recognizer: Recognizer, clip: scenes.ShakyClip, frames: int, trace: bool = False,
                   progress: Callable[[int], None] | None = None) -> StabilityResult:
     """``LiveLoop.process`` + ``render`` over ``frames`` frames, as the app runs; RSS at intervals."""
     from recognizer.live import LiveLoop, LiveOptions
@@ -548,7 +573,7 @@ def stability_run(recognizer, clip: scenes.ShakyClip, frames: int, trace: bool =
         image = clip.frames[count % len(clip.frames)].copy()  # a fresh array per frame, as a camera gives
         now = time.monotonic()
         live = loop.process(Frame(image, count, now, now))
-        loop.render(live, 30.0)
+        loop.render(live, STABILITY_SHOWN_FPS)
         done = count + 1
         if done == warmup:
             baseline = rss_mb()
@@ -588,7 +613,7 @@ def stability_run(recognizer, clip: scenes.ShakyClip, frames: int, trace: bool =
 
 # -- frame age on a live camera ------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class CameraResult:
     fps: float
     size: tuple[int, int]
@@ -610,7 +635,7 @@ class CameraResult:
         return dataclasses.asdict(self)
 
 
-def camera_run(recognizer, clip: scenes.ShakyClip, fps: float, seconds: float) -> CameraResult:
+def camera_run(recognizer: Recognizer, clip: scenes.ShakyClip, fps: float, seconds: float) -> CameraResult:
     """A SimulatedCamera at ``fps``; the real ``LiveLoop.process`` + ``render`` on each ``read()``."""
     from recognizer.capture import SimulatedCamera
     from recognizer.live import LiveLoop, LiveOptions
@@ -673,10 +698,18 @@ def _x(value: float) -> str:
 
 
 def markdown_report(report: dict[str, object]) -> str:
+    results: list[dict] = report["settings"]
+    lines = [*_header_lines(report), *_our_pipeline_lines(results), *_comparison_lines(results),
+             *_stability_lines(report.get("stability")), *_camera_lines(report.get("camera") or []),
+             f"Whole run: {report['seconds']:.0f} s. Command: `{report['command']}`."]
+    return "\n".join(lines) + "\n"
+
+
+def _header_lines(report: dict[str, object]) -> list[str]:
+    """Title, machine, load and how the frames were made and timed."""
     machine = report["machine"]
     config = report["config"]
-    results: list[dict] = report["settings"]
-    lines = [
+    return [
         "# live-digits benchmark",
         "",
         f"Run {report['started']} on **{machine['cpu_model']}**, {machine['cores_usable']} usable cores "
@@ -692,6 +725,12 @@ def markdown_report(report: dict[str, object]) -> str:
         f"frames per setting cycled {config['repeats']} times after {config['warmup']} warm-up pass(es) "
         f"(seed {config['seed']}). Ours, floor and naive run interleaved frame by frame in a rotating order.",
         "",
+    ]
+
+
+def _our_pipeline_lines(results: Sequence[dict]) -> list[str]:
+    """Our stages, total, fps, CPU time, tracker and memory per setting."""
+    lines = [
         "## Our pipeline per frame (ms, median / p95)",
         "",
         "| setting | digits found (recall) | segment | crops | inference | draw | **total** | fps | CPU ms "
@@ -706,7 +745,7 @@ def markdown_report(report: dict[str, object]) -> str:
             f"| {_ms(ours['inference'])} | {_ms(ours['draw'])} | **{_ms(ours['total'])}** | {result['fps']:.0f} "
             f"| {ours['cpu']['median']:.1f} | {_ms(ours['track'], 2)} | {result['alloc_peak_mb']:.1f} MB "
             f"| {result['peak_rss_mb']:.0f} MB | {_load(result['load_average'][:1])} |")
-    lines += [
+    return lines + [
         "",
         "segment = gray + flattened threshold + line removal + components + reading order "
         "(`times.segment_ms`); crops = 28x28 normalisation; inference = one batched forward pass; "
@@ -715,6 +754,12 @@ def markdown_report(report: dict[str, object]) -> str:
         "tracemalloc peak of one frame (numpy/OpenCV/Python allocations; torch's own buffers are not "
         "traced), measured in an untimed pass. Peak RSS = the whole process during the setting.",
         "",
+    ]
+
+
+def _comparison_lines(results: Sequence[dict]) -> list[str]:
+    """Ours against the floor and the naive loop per setting."""
+    lines = [
         "## Against the floor and the naive loop (ms, median / p95)",
         "",
         "| setting | ours total | floor | floor contours | ours / floor | our crops + inference | naive loop "
@@ -729,7 +774,7 @@ def markdown_report(report: dict[str, object]) -> str:
             f"| {_ms(ours['crops+inference'], 2)} | {_ms(result['naive'], 2)} "
             f"| {_x(ratios['naive_over_ours_classify'])} | {_ms(result['naive_demo'], 2)} "
             f"| {_x(ratios['naive_demo_over_ours'])} |")
-    lines += [
+    return lines + [
         "",
         f"Floor = `cvtColor` + `adaptiveThreshold` (mean, {FLOOR_BLOCK_PX} px block, C={FLOOR_C}) + "
         "`findContours` (external, simple), nothing else; its contour count shows it is not a digit finder "
@@ -738,60 +783,67 @@ def markdown_report(report: dict[str, object]) -> str:
         "our crops + inference (same digits), and floor + naive loop (a whole naive demo) with our total.",
         "",
     ]
-    stability = report.get("stability")
-    if stability:
-        width, height = stability["size"]
-        lines += [
-            "## Memory over a long run",
-            "",
-            f"`LiveLoop.process` + `render` as the app runs them, {stability['frames']:,} frames of a shaking "
-            f"{width}x{height} page with {stability['digits']} digits, in {stability['seconds']:.0f} s; resident "
-            f"memory from /proc/self/statm every {max(1, stability['frames'] // STABILITY_SAMPLES)} frames.",
-            "",
-            "| RSS start | after warm-up | end | max | growth after warm-up | slope | LiveLoop.stages holds |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {stability['rss_start_mb']:.1f} MB | {stability['rss_baseline_mb']:.1f} MB "
-            f"(frame {stability['warmup_frames']}) | {stability['rss_end_mb']:.1f} MB "
-            f"| {stability['rss_max_mb']:.1f} MB | {stability['growth_mb']:+.1f} MB "
-            f"| {stability['slope_mb_per_1000']:+.3f} MB / 1,000 frames "
-            f"| {stability['stage_log_mb']:.2f} MB ({stability['stage_log_entries']:,} floats) |",
-            "",
-        ]
-        if stability["tracemalloc_growth"]:
-            lines += ["Allocation sites that grew most after warm-up (tracemalloc):", "",
-                      "| site | growth | blocks |", "|---|---:|---:|"]
-            lines += [f"| `{site['site']}` | {site['growth_kb']:+.1f} kB | {site['count_growth']:+,} |"
-                      for site in stability["tracemalloc_growth"]]
-            lines.append("")
-    cameras = report.get("camera") or []
-    if cameras:
-        lines += [
-            "## Frame age on a live camera",
-            "",
-            "A `SimulatedCamera` (the real capture thread and newest-frame buffer) produces timestamped frames; "
-            "`LiveLoop.process` + `render` run on each `read()` frame, and the age of the frame is taken right "
-            "after render (`frame.age()`), i.e. when it would be displayed.",
-            "",
-            "| camera | page | displayed | dropped | display fps | wait in buffer | process + render "
-            "| **age at display** | target (interval + processing) | within own target |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for camera in cameras:
-            width, height = camera["size"]
-            lines.append(
-                f"| {camera['fps']:g} fps ({camera['interval_ms']:.1f} ms) | {width}x{height}, {camera['digits']} "
-                f"digits | {camera['displayed']} | {camera['dropped']} of {camera['produced']} "
-                f"| {camera['display_fps']:.1f} | {_ms(camera['wait'])} | {_ms(camera['processing'])} "
-                f"| **{_ms(camera['age'])}** | {camera['target_ms']:.1f} | {100 * camera['within_target']:.0f}% |")
-        lines += [
-            "",
-            "Target: a displayed frame is at most one frame interval plus the processing time old (it waited at "
-            "most one interval for the loop to come back, then was processed). \"Within own target\" counts "
-            "frames whose age is at most the interval plus that frame's own processing time.",
-            "",
-        ]
-    lines.append(f"Whole run: {report['seconds']:.0f} s. Command: `{report['command']}`.")
-    return "\n".join(lines) + "\n"
+
+
+def _stability_lines(stability: dict | None) -> list[str]:
+    """Resident memory over the long run, and the allocation sites that grew; none without that run."""
+    if not stability:
+        return []
+    width, height = stability["size"]
+    lines = [
+        "## Memory over a long run",
+        "",
+        f"`LiveLoop.process` + `render` as the app runs them, {stability['frames']:,} frames of a shaking "
+        f"{width}x{height} page with {stability['digits']} digits, in {stability['seconds']:.0f} s; resident "
+        f"memory from /proc/self/statm every {max(1, stability['frames'] // STABILITY_SAMPLES)} frames.",
+        "",
+        "| RSS start | after warm-up | end | max | growth after warm-up | slope | LiveLoop.stages holds |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {stability['rss_start_mb']:.1f} MB | {stability['rss_baseline_mb']:.1f} MB "
+        f"(frame {stability['warmup_frames']}) | {stability['rss_end_mb']:.1f} MB "
+        f"| {stability['rss_max_mb']:.1f} MB | {stability['growth_mb']:+.1f} MB "
+        f"| {stability['slope_mb_per_1000']:+.3f} MB / 1,000 frames "
+        f"| {stability['stage_log_mb']:.2f} MB ({stability['stage_log_entries']:,} floats) |",
+        "",
+    ]
+    if stability["tracemalloc_growth"]:
+        lines += ["Allocation sites that grew most after warm-up (tracemalloc):", "",
+                  "| site | growth | blocks |", "|---|---:|---:|"]
+        lines += [f"| `{site['site']}` | {site['growth_kb']:+.1f} kB | {site['count_growth']:+,} |"
+                  for site in stability["tracemalloc_growth"]]
+        lines.append("")
+    return lines
+
+
+def _camera_lines(cameras: Sequence[dict]) -> list[str]:
+    """The age of displayed frames per simulated camera; none without camera runs."""
+    if not cameras:
+        return []
+    lines = [
+        "## Frame age on a live camera",
+        "",
+        "A `SimulatedCamera` (the real capture thread and newest-frame buffer) produces timestamped frames; "
+        "`LiveLoop.process` + `render` run on each `read()` frame, and the age of the frame is taken right "
+        "after render (`frame.age()`), i.e. when it would be displayed.",
+        "",
+        "| camera | page | displayed | dropped | display fps | wait in buffer | process + render "
+        "| **age at display** | target (interval + processing) | within own target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for camera in cameras:
+        width, height = camera["size"]
+        lines.append(
+            f"| {camera['fps']:g} fps ({camera['interval_ms']:.1f} ms) | {width}x{height}, {camera['digits']} "
+            f"digits | {camera['displayed']} | {camera['dropped']} of {camera['produced']} "
+            f"| {camera['display_fps']:.1f} | {_ms(camera['wait'])} | {_ms(camera['processing'])} "
+            f"| **{_ms(camera['age'])}** | {camera['target_ms']:.1f} | {100 * camera['within_target']:.0f}% |")
+    return lines + [
+        "",
+        "Target: a displayed frame is at most one frame interval plus the processing time old (it waited at "
+        "most one interval for the loop to come back, then was processed). \"Within own target\" counts "
+        "frames whose age is at most the interval plus that frame's own processing time.",
+        "",
+    ]
 
 
 def _load(values: Sequence[float]) -> str:
@@ -1063,25 +1115,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         checked_folder(args.out)
     except OSError as error:
         log.error("--out %s", error)
-        return 2
+        return EXIT_FAILURE
     try:
         report = run(args, sys.argv[1:] if argv is None else argv)
     except (CheckpointError, MnistUnavailable, FrameBuildError) as error:
         log.error("%s", error)
-        return 2
+        return EXIT_FAILURE
     sys.stdout.write(markdown_report(report))  # first: the measurements are not lost if writing fails
     try:
         paths = write_outputs(report, args.out)
     except OSError as error:
         log.error("could not write the report files into %s: %s", args.out, error)
-        return 2
+        return EXIT_FAILURE
     for result in report["settings"]:
         ratios = result["ratios"]
-        print(f"{result['setting']['name']}: ours/floor {_x(ratios['ours_over_floor'])}, "
-              f"naive/ours (crops + inference) {_x(ratios['naive_over_ours_classify'])}, "
-              f"(floor + naive)/ours {_x(ratios['naive_demo_over_ours'])}")
+        log.info("%s: ours/floor %s, naive/ours (crops + inference) %s, (floor + naive)/ours %s",
+                 result["setting"]["name"], _x(ratios["ours_over_floor"]), _x(ratios["naive_over_ours_classify"]),
+                 _x(ratios["naive_demo_over_ours"]))
     log.info("wrote %s, %s and %s", *paths.values())
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

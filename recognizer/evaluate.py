@@ -28,18 +28,22 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 
 from recognizer import scenes
-from recognizer.arguments import positive_int
+from recognizer.arguments import EXIT_FAILURE, EXIT_OK, positive_int
 from recognizer.atomic import atomic_path, atomic_write_text, checked_target
 from recognizer.images import write_image
 from recognizer.model import IMAGE_SIDE
+from recognizer.normalize import to_gray
 from recognizer.scenes import Box, DigitPool, Scene
 from recognizer.segment import INK_CHOICES
+
+if TYPE_CHECKING:  # annotations only: scoring takes any DigitReader; main() and evaluate_live import the real one
+    from recognizer.recognize import Recognizer
 
 log = logging.getLogger("recognizer.evaluate")
 
@@ -66,12 +70,38 @@ WRONG_LABEL_COLOUR = (0, 140, 255)
 FALSE_POSITIVE_COLOUR = (0, 0, 230)
 WARM_UP_IMAGE_SHAPE = (48, 64, 3)
 FAILURE_VIEW_MIN_SIDE = 240       # small scans are enlarged so the overlay text stays readable
+FAILURE_FONT_SCALE = 0.4          # Hershey simplex: small enough not to cover neighbouring digits
+FAILURE_TEXT_GAP_PX = 3           # between a box's top edge and its label's baseline
+FAILURE_TEXT_MIN_BASELINE_PX = 12  # a label of a box at the top edge is pushed down into the image
+
+
+class ReadDigit(Protocol):
+    """One digit as a recogniser reports it (``recognizer.recognize.Digit`` satisfies it)."""
+
+    @property
+    def label(self) -> int: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+    @property
+    def box(self) -> Box: ...
+
+
+class Reading(Protocol):
+    """What ``evaluate`` reads of one image's recognition (``recognizer.recognize.Recognition`` satisfies it)."""
+
+    @property
+    def digits(self) -> Sequence[ReadDigit]: ...
+
+    @property
+    def numbers(self) -> Sequence[str]: ...
 
 
 class DigitReader(Protocol):
     """What ``evaluate`` needs from a recogniser (``recognizer.Recognizer`` satisfies it)."""
 
-    def recognize(self, image: np.ndarray, ink: str = ...): ...  # -> Recognition-like: .digits (label, box), .numbers
+    def recognize(self, image: np.ndarray, ink: str = ...) -> Reading: ...
 
     def classify(self, batch: np.ndarray) -> np.ndarray: ...
 
@@ -255,17 +285,18 @@ def build_scenes(category: str, count: int, seed: int, pool: DigitPool) -> list[
     return [scenes.make_scene(category, scenes.scene_rng(seed, category, index), pool) for index in range(count)]
 
 
-def original_script_input(image: np.ndarray) -> np.ndarray:
-    """What the original script fed the model: the whole image shrunk to 28x28 and inverted.
+def naive_model_input(image: np.ndarray) -> np.ndarray:
+    """The naive way to feed the model a picture: gray, resized straight to 28x28, inverted.
 
-    INTER_AREA is the kindest resize for shrinking (thin strokes survive), so the baseline
-    is not made to look worse than it is.
+    What the original script fed the model (the whole image: the baseline here), and what
+    the naive webcam loop of ``recognizer.bench`` feeds it (each crop). INTER_AREA is the
+    kindest resize for shrinking (thin strokes survive), so the baseline is not made to look
+    worse than it is.
     """
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    return 255 - cv2.resize(gray, (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA)
+    return cv2.bitwise_not(cv2.resize(to_gray(image), (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA))
 
 
-def score_image(scene: Scene, recognition, confidence_threshold: float | None
+def score_image(scene: Scene, recognition: Reading, confidence_threshold: float | None
                 ) -> tuple[BoxMatching, tuple[bool, ...], int]:
     """(matching, whether each truth digit was found and labelled right, matched digits below the
     confidence threshold)."""
@@ -279,7 +310,7 @@ def score_image(scene: Scene, recognition, confidence_threshold: float | None
     return matching, tuple(read_right), int(uncertain)
 
 
-def _save_failure(folder: Path, name: str, scene: Scene, recognition, matching: BoxMatching) -> None:
+def _save_failure(folder: Path, name: str, scene: Scene, recognition: Reading, matching: BoxMatching) -> None:
     """The image with truth (green), right reads (blue), wrong labels (orange), false positives (red)."""
     view = scene.image.copy()
     scale = max(1.0, FAILURE_VIEW_MIN_SIDE / min(view.shape[:2]))
@@ -299,8 +330,9 @@ def _save_failure(folder: Path, name: str, scene: Scene, recognition, matching: 
             RIGHT_COLOUR if scene.labels[truth] == digit.label else WRONG_LABEL_COLOUR
         top_left, bottom_right = scaled(digit.box)
         cv2.rectangle(view, top_left, bottom_right, colour, 1)
-        cv2.putText(view, f"{digit.label} {digit.confidence:.2f}", (top_left[0], max(12, top_left[1] - 3)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
+        baseline = max(FAILURE_TEXT_MIN_BASELINE_PX, top_left[1] - FAILURE_TEXT_GAP_PX)
+        cv2.putText(view, f"{digit.label} {digit.confidence:.2f}", (top_left[0], baseline),
+                    cv2.FONT_HERSHEY_SIMPLEX, FAILURE_FONT_SCALE, colour, 1, cv2.LINE_AA)
     for suffix, picture in (("", view), ("_raw", scene.image)):
         with atomic_path(folder / f"{name}{suffix}.png") as tmp:
             write_image(tmp, picture)
@@ -327,7 +359,7 @@ def evaluate(recognizer: DigitReader, categories: Sequence[str] = scenes.CATEGOR
         single_digit = category in scenes.SINGLE_DIGIT_CATEGORIES
         baseline_labels: list[bool | None] = [None] * len(category_scenes)
         if single_digit and category_scenes:
-            batch = np.stack([original_script_input(scene.image) for scene in category_scenes])
+            batch = np.stack([naive_model_input(scene.image) for scene in category_scenes])
             answers = recognizer.classify(batch).argmax(axis=1)
             baseline_labels = [bool(answer == scene.labels[0]) for answer, scene in zip(answers, category_scenes)]
         outcomes = []
@@ -358,7 +390,8 @@ def evaluate(recognizer: DigitReader, categories: Sequence[str] = scenes.CATEGOR
 # Live mode: a shaking camera over a page
 # ---------------------------------------------------------------------------------------
 LIVE_CLIPS = 24                   # enough digits (about 130) that one hard digit moves the figure by under a point
-LIVE_CLIP_FRAMES = 150            # five seconds at 30 fps
+LIVE_CLIP_FPS = 30.0              # the frame rate the clips stand for: a typical webcam's
+LIVE_CLIP_FRAMES = 150            # five seconds at LIVE_CLIP_FPS
 LIVE_SETTLE_FRAMES = 5            # the first frames are not scored: a new digit needs a frame or two
 LIVE_SHOWN_RIGHT_TARGET = 0.97
 LIVE_MAX_FALSE_CHANGES = 2        # per clip: shown-label changes with no change on the paper
@@ -383,8 +416,8 @@ class LiveScore:
         return self.shown_right_share >= LIVE_SHOWN_RIGHT_TARGET and max(self.label_changes) <= LIVE_MAX_FALSE_CHANGES
 
 
-def evaluate_live(recognizer, clips: int = LIVE_CLIPS, frames: int = LIVE_CLIP_FRAMES, seed: int = DEFAULT_SEED,
-                  pool: DigitPool | None = None) -> LiveScore:
+def evaluate_live(recognizer: Recognizer, clips: int = LIVE_CLIPS, frames: int = LIVE_CLIP_FRAMES,
+                  seed: int = DEFAULT_SEED, pool: DigitPool | None = None) -> LiveScore:
     """Run live mode's per-frame path (recognise, track, order) over shaking-camera clips."""
     from recognizer.capture import Frame
     from recognizer.live import LiveLoop, LiveOptions
@@ -400,8 +433,11 @@ def evaluate_live(recognizer, clips: int = LIVE_CLIPS, frames: int = LIVE_CLIP_F
         tracks_of_digit: dict[int, set[int]] = {}
         labels_of_track: dict[int, list[int]] = {}
         for index, (image, truth) in enumerate(zip(clip.frames, clip.boxes)):
+            # As a video file's frames: the timestamp is the position in the clip, and
+            # captured_at is on the clock Frame.age() reads.
+            frame = Frame(image, index, index / LIVE_CLIP_FPS, time.monotonic())
             started = time.perf_counter()
-            live = loop.process(Frame(image, index, index / 30.0, started))
+            live = loop.process(frame)
             seconds += time.perf_counter() - started
             for digit, track in zip(live.shown.digits, live.tracks):
                 labels_of_track.setdefault(track, []).append(digit.label)
@@ -432,9 +468,9 @@ def live_markdown(score: LiveScore) -> str:
         f"| {score.milliseconds_per_frame:.1f} | {target}: shown right >= {100 * LIVE_SHOWN_RIGHT_TARGET:.0f}%, "
         f"<= {LIVE_MAX_FALSE_CHANGES} false changes |",
         "",
-        f"Each clip: one hard-category page (ruled or grid paper, shadows, noise, blur, JPEG) seen by a "
-        f"shaking hand-held camera at 30 fps. Scored from frame {LIVE_SETTLE_FRAMES} on: a digit in view "
-        "counts when a shown box overlaps it (IoU >= 0.5) with the right smoothed label. The paper never "
+        "Each clip: one hard-category page (ruled or grid paper, shadows, noise, blur, JPEG) seen by a "
+        f"shaking hand-held camera at {LIVE_CLIP_FPS:g} fps. Scored from frame {LIVE_SETTLE_FRAMES} on: a digit "
+        "in view counts when a shown box overlaps it (IoU >= 0.5) with the right smoothed label. The paper never "
         "changes, so every change of a track's shown label is a false one.",
     ]) + "\n"
 
@@ -587,27 +623,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 checked_target(path)  # found now, not after minutes of scoring
             except OSError as error:
                 log.error("%s: %s", option, error)
-                return 2
+                return EXIT_FAILURE
     use_pipeline_threads()
     try:
         recognizer = Recognizer.load(args.model)
     except CheckpointError as error:
         log.error("%s", error)
-        return 2
+        return EXIT_FAILURE
     try:
         if args.digits == "validation":
             recipe = recognizer.meta.get("recipe") or {}
             if not isinstance(recipe, dict) or recipe.get("val_size") is None or recipe.get("seed") is None:
                 log.error("%s does not record its validation split (recipe val_size and seed); "
                           "use --digits test", recognizer.name)
-                return 2
+                return EXIT_FAILURE
             pool = DigitPool.mnist_validation(int(recipe["val_size"]), int(recipe["seed"]))
             digits = f"MNIST validation ({recipe['val_size']} held out by train.py, seed {recipe['seed']})"
         else:
             pool, digits = DigitPool.mnist_test(), "MNIST test"
     except MnistUnavailable as error:
         log.error("%s", error)
-        return 2
+        return EXIT_FAILURE
     started = time.perf_counter()
     scores = evaluate(recognizer, args.categories, args.per_category, args.seed, pool,
                       failures_dir=args.failures, max_failures_saved=args.max_failures, ink=args.ink)
@@ -618,7 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.live:
         table += "\nLive mode:\n\n" + live_markdown(evaluate_live(recognizer, seed=args.seed, pool=pool))
     sys.stdout.write(table)
-    code = 0
+    code = EXIT_OK
     for path, text in ((args.markdown, table), (args.json, json.dumps(result.as_dict(), indent=2, default=str) + "\n")):
         if path:
             try:  # each on its own: one that cannot be written does not cost the other
@@ -626,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.info("wrote %s", path)
             except OSError as error:
                 log.error("could not write %s: %s", path, error)
-                code = 2
+                code = EXIT_FAILURE
     if args.failures:
         log.info("failure images in %s", args.failures)
     return code

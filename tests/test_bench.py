@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import cv2
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from recognizer import bench
+from recognizer.arguments import EXIT_FAILURE, EXIT_OK
 from recognizer.bench import Setting
 from recognizer.recognize import Recognizer, use_pipeline_threads
 from recognizer.scenes import NO_INK, DigitPool
@@ -47,11 +49,12 @@ def ten_digit_frame(pool):
     return bench.make_frames(pool, Setting(640, 480, 10), 1, seed=3)[0]
 
 
-def test_quick_benchmark_writes_markdown_png_and_json(tmp_path, capsys):
+def test_quick_benchmark_writes_markdown_png_and_json(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger=bench.log.name)
     out = tmp_path / "bench"
     code = bench.main(["--quick", "--sizes", "320x240", "--digits", "1", "3", "--frames", "30",
                        "--camera-fps", "30", "--camera-seconds", "0.3", "--out", str(out)])
-    assert code == 0
+    assert code == EXIT_OK
     assert sorted(p.name for p in out.iterdir()) == ["bench.json", "bench.md", "bench.png"]  # no temp files left
     assert (out / "bench.png").read_bytes()[:8] == PNG_SIGNATURE
 
@@ -87,8 +90,8 @@ def test_quick_benchmark_writes_markdown_png_and_json(tmp_path, capsys):
     assert "| 320x240, 1 digit |" in markdown and "| 320x240, 3 digits |" in markdown
     assert "Load average" in markdown and machine["cpu_model"] in markdown
     assert "Frame age" in markdown and "Memory over a long run" in markdown
-    printed = capsys.readouterr().out
-    assert "ours/floor" in printed and printed.startswith("# live-digits benchmark")
+    assert capsys.readouterr().out == markdown   # stdout is the report and nothing else
+    assert "ours/floor" in caplog.text            # the ratios' one-line summary goes to the log
 
 
 def _strict_json(text: str) -> object:
@@ -100,18 +103,18 @@ def _strict_json(text: str) -> object:
 def test_json_report_is_strict_json_and_a_bad_out_keeps_the_printed_report(tmp_path, capsys):
     args = ["--quick", "--sizes", "320x240", "--digits", "1", "--frames", "0", "--camera-seconds", "0",
             "--no-alloc"]
-    assert bench.main(args + ["--out", str(tmp_path / "ok")]) == 0
+    assert bench.main(args + ["--out", str(tmp_path / "ok")]) == EXIT_OK
     report = _strict_json((tmp_path / "ok" / "bench.json").read_text())   # --no-alloc: no NaN
     assert report["settings"][0]["alloc_peak_mb"] is None
     capsys.readouterr()
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     (blocked / "bench.json").mkdir()                       # the report file cannot be written
-    assert bench.main(args + ["--out", str(blocked)]) == 2
+    assert bench.main(args + ["--out", str(blocked)]) == EXIT_FAILURE
     assert capsys.readouterr().out.startswith("# live-digits benchmark")   # the measurements are still shown
     a_file = tmp_path / "a_file"
     a_file.write_text("")
-    assert bench.main(args + ["--out", str(a_file)]) == 2
+    assert bench.main(args + ["--out", str(a_file)]) == EXIT_FAILURE
 
 
 def test_floor_pass_finds_external_contours_only():

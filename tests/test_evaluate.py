@@ -12,8 +12,9 @@ import pytest
 
 from recognizer import evaluate as ev
 from recognizer import scenes
+from recognizer.arguments import EXIT_FAILURE, EXIT_OK
 from recognizer.checkpoint import CheckpointError, save_checkpoint
-from recognizer.model import DigitMLP
+from recognizer.model import IMAGE_SIDE, DigitMLP
 from recognizer.scenes import DigitPool, Scene
 
 DIGITS_DIR = Path(__file__).resolve().parent.parent / "digits"
@@ -82,6 +83,15 @@ def test_no_predictions_and_no_truth() -> None:
     assert ev.match_boxes([], []).pairs == ()
     assert ev.match_boxes([(0, 0, 5, 5)], []).missed == (0,)
     assert ev.match_boxes([], [(0, 0, 5, 5)]).false_positives == (0,)
+
+
+def test_naive_model_input_shrinks_the_gray_image_to_28x28_and_inverts_it() -> None:
+    image = np.full((2 * IMAGE_SIDE, 3 * IMAGE_SIDE, 3), 255, np.uint8)   # white paper...
+    image[:, :3 * IMAGE_SIDE // 2] = 0                                      # ...inked on its left half
+    model_input = ev.naive_model_input(image)
+    assert model_input.shape == (IMAGE_SIDE, IMAGE_SIDE) and model_input.dtype == np.uint8
+    assert (model_input[:, :IMAGE_SIDE // 2] == 255).all() and (model_input[:, IMAGE_SIDE // 2:] == 0).all()
+    assert np.array_equal(ev.naive_model_input(image[:, :, 0]), model_input)   # a gray image reads the same
 
 
 # ---------------------------------------------------------------------------------------
@@ -231,7 +241,7 @@ def test_command_line_writes_table_and_json(tmp_path: Path, capsys: pytest.Captu
     out_json, out_md = tmp_path / "eval.json", tmp_path / "eval.md"
     code = ev.main(["--model", str(model), "--per-category", "2", "--categories", scenes.SCAN, scenes.PRINTED,
                     "--json", str(out_json), "--markdown", str(out_md)])
-    assert code == 0
+    assert code == EXIT_OK
     printed = capsys.readouterr().out
     assert printed == out_md.read_text()
     data = json.loads(out_json.read_text())
@@ -244,7 +254,7 @@ def test_command_line_can_draw_the_scenes_from_the_validation_digits(tmp_path: P
     save_checkpoint(model, DigitMLP(hidden=(32,)), {"recipe": {"val_size": 40, "seed": 3}})
     out_json = tmp_path / "eval.json"
     args = ["--model", str(model), "--per-category", "3", "--categories", scenes.SCAN, "--json", str(out_json)]
-    assert ev.main(args + ["--digits", "validation"]) == 0
+    assert ev.main(args + ["--digits", "validation"]) == EXIT_OK
     data = json.loads(out_json.read_text())
     assert data["digits"] == "MNIST validation (40 held out by train.py, seed 3)"
     validation = DigitPool.mnist_validation(40, 3)
@@ -258,7 +268,7 @@ def test_command_line_can_draw_the_scenes_from_the_validation_digits(tmp_path: P
 def test_validation_digits_need_a_checkpoint_that_records_its_split(tmp_path: Path) -> None:
     model = tmp_path / "model.pt"
     save_checkpoint(model, DigitMLP(hidden=(32,)), {"test_accuracy": 0.5})
-    assert ev.main(["--model", str(model), "--per-category", "1", "--digits", "validation"]) == 2
+    assert ev.main(["--model", str(model), "--per-category", "1", "--digits", "validation"]) == EXIT_FAILURE
 
 
 def test_an_unwritable_report_path_is_refused_before_scoring(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -266,13 +276,13 @@ def test_an_unwritable_report_path_is_refused_before_scoring(tmp_path: Path, cap
     a_file.write_text("")
     folder = tmp_path / "folder.json"
     folder.mkdir()
-    assert ev.main(["--per-category", "1", "--markdown", str(a_file / "x.md")]) == 2
-    assert ev.main(["--per-category", "1", "--json", str(folder)]) == 2
+    assert ev.main(["--per-category", "1", "--markdown", str(a_file / "x.md")]) == EXIT_FAILURE
+    assert ev.main(["--per-category", "1", "--json", str(folder)]) == EXIT_FAILURE
     assert capsys.readouterr().out == ""                     # nothing was scored
 
 
 def test_command_line_reports_a_missing_model(tmp_path: Path) -> None:
-    assert ev.main(["--model", str(tmp_path / "absent.pt"), "--per-category", "1"]) == 2
+    assert ev.main(["--model", str(tmp_path / "absent.pt"), "--per-category", "1"]) == EXIT_FAILURE
 
 
 # ---------------------------------------------------------------------------------------
