@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
-import json
 import logging
 import os
-import platform
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Idle OpenMP threads sleep instead of spinning: on a CPU shared with other processes,
@@ -31,19 +29,21 @@ from pathlib import Path
 # not change. Must be set before torch starts its thread pool.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from recognizer.arguments import fraction, non_negative_float, positive_float, positive_int, probability
-from recognizer.atomic import atomic_path, atomic_write_text
-from recognizer.augment import AugmentConfig, augment_batch
-from recognizer.checkpoint import DEFAULT_MODEL_PATH, load_checkpoint, save_checkpoint
+from recognizer.arguments import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, fraction, non_negative_float,
+                                  positive_float, positive_int, probability)
+from recognizer.augment import augment_batch
+from recognizer.checkpoint import DEFAULT_MODEL_PATH, load_checkpoint
 from recognizer.data import DEFAULT_DATA_ROOT, MnistUnavailable, load_mnist, train_val_split
-from recognizer.model import NUM_CLASSES, DigitMLP
-from recognizer.rendered import RenderRecipe, rendered_digits
+from recognizer.model import DigitMLP
+from recognizer.recognize import PIXEL_MAX
+from recognizer.rendered import rendered_digits
+from recognizer.training_report import architecture, build_meta, confusion_matrix, save_model, save_plots
 
 log = logging.getLogger("train")
 DEFAULT_EPOCHS = 60
@@ -118,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "both in the project folder)")
     parser.add_argument("--plots", type=Path, default=RUNS_DIR, metavar="DIR",
                         help="folder for the training-curve and confusion-matrix PNGs")
+    parser.add_argument("--no-plots", action="store_true",
+                        help="write no PNGs (the checkpoint and its .json are still written)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_ROOT, help="MNIST root folder")
     args = parser.parse_args(argv)
     if args.quick and args.epochs is not None:
@@ -130,134 +132,173 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------------------- training
-def train_one_epoch(model, ema, optimizer, scheduler, images, rendered, labels, args, generator, device):
+SMALLEST_BATCH = 2  # BatchNorm cannot train on a single image
+# The weight average's decay after n updates is min(--ema, (1 + n) / (EMA_RAMP + n)): it
+# averages over few steps at first, so that it is useful after the first epoch too.
+EMA_RAMP = 10
+
+
+@dataclass(frozen=True)
+class Digits:
+    """N x 28 x 28 uint8 images and their labels, on the training device, and the images'
+    normaliser-rendered copies (None when the run does not need them)."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    rendered: torch.Tensor | None
+
+
+def load_data(root: Path, *, val_size: int, subset: int | None, rendered_share: float, seed: int,
+              device: torch.device) -> tuple[Digits, Digits]:
+    """Training and validation digits, a split of the 60,000 training digits; the test set waits for the end.
+
+    The validation digits always come with their rendered copies, so every run reports both views.
+    """
+    images, labels = load_mnist(train=True, root=root)
+    train_idx, val_idx = train_val_split(len(images), val_size, seed)
+    if subset:
+        train_idx = train_idx[:subset]
+    if rendered_share > 0:
+        cache = None if subset else root / "rendered"  # only full runs are worth caching
+        rendered = rendered_digits(images, labels, seed, indices=torch.cat([train_idx, val_idx]),
+                                   cache_dir=cache).to(device)
+        train_rendered, val_rendered = rendered[:len(train_idx)], rendered[len(train_idx):]
+    else:
+        train_rendered, val_rendered = None, rendered_digits(images, labels, seed, indices=val_idx).to(device)
+    return (Digits(images[train_idx].to(device), labels[train_idx].to(device), train_rendered),
+            Digits(images[val_idx].to(device), labels[val_idx].to(device), val_rendered))
+
+
+def steps_per_epoch(count: int, batch_size: int) -> int:
+    """Training steps in one epoch over ``count`` digits: every batch but a last one too small to train."""
+    if batch_size < SMALLEST_BATCH:
+        return 0
+    full_batches, last_batch = divmod(count, batch_size)
+    return full_batches + (last_batch >= SMALLEST_BATCH)
+
+
+def weight_average(model: DigitMLP, decay: float) -> AveragedModel:
+    """Exponential moving average of all weights and BatchNorm statistics, used for evaluation."""
+    def ramped_ema(averages: list[torch.Tensor], currents: list[torch.Tensor], updates: torch.Tensor) -> None:
+        steps = int(updates)  # training steps averaged so far, this one included
+        weight = 1 - min(decay, (1 + steps) / (EMA_RAMP + steps))
+        for average, current in zip(averages, currents):
+            if average.is_floating_point():
+                average.lerp_(current, weight)
+            else:  # BatchNorm's count of batches seen is copied, not averaged
+                average.copy_(current)
+
+    averaged = AveragedModel(model, multi_avg_fn=ramped_ema, use_buffers=True)
+    # AveragedModel's first update copies the model instead of averaging: spend it on the
+    # starting weights, so that the first training step is already averaged with the ramp.
+    averaged.update_parameters(model)
+    return averaged
+
+
+def train_one_epoch(model: DigitMLP, averaged: AveragedModel | None, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, digits: Digits,
+                    generator: torch.Generator, *, batch_size: int, rendered_share: float, augment: bool,
+                    label_smoothing: float) -> float:
     """One pass over the (augmented) training digits; returns the mean training loss.
 
-    Each sample is the raw digit or, with chance ``args.rendered``, its rendered copy.
+    Each sample is the raw digit or, with chance ``rendered_share``, its rendered copy.
     """
     model.train()
-    order = torch.randperm(len(images), generator=generator, device=device)
-    batches = order.split(args.batch_size)
+    device = digits.images.device
+    order = torch.randperm(len(digits.images), generator=generator, device=device)
+    batches = order.split(batch_size)[:steps_per_epoch(len(order), batch_size)]  # drops a last batch of one
     total_loss, seen = 0.0, 0
     for batch in tqdm(batches, desc="train", unit="batch", leave=False, disable=None):
-        if len(batch) < 2:  # BatchNorm cannot train on a single image
-            continue
-        pixels = images[batch]
-        if args.rendered > 0:
-            use_rendered = torch.rand(len(batch), generator=generator, device=device) < args.rendered
-            pixels = torch.where(use_rendered[:, None, None], rendered[batch], pixels)
-        pixels = pixels.float().div_(255)
-        if not args.no_augment:
+        pixels = digits.images[batch]
+        if rendered_share > 0:
+            use_rendered = torch.rand(len(batch), generator=generator, device=device) < rendered_share
+            pixels = torch.where(use_rendered[:, None, None], digits.rendered[batch], pixels)
+        pixels = pixels.float().div_(PIXEL_MAX)
+        if augment:
             pixels = augment_batch(pixels, generator)
-        loss = F.cross_entropy(model(pixels), labels[batch], label_smoothing=args.label_smoothing)
+        loss = F.cross_entropy(model(pixels), digits.labels[batch], label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        if ema is not None:
-            ema.update(model)
+        if averaged is not None:
+            averaged.update_parameters(model)
         total_loss += loss.item() * len(batch)
         seen += len(batch)
     return total_loss / max(seen, 1)
 
 
 @torch.no_grad()
-def predict(model, images, batch_size=2048):
+def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """Predicted labels of N x 28 x 28 uint8 images."""
     model.eval()
-    return torch.cat([model(chunk.float().div_(255)).argmax(1) for chunk in images.split(batch_size)])
+    return torch.cat([model(chunk.float().div_(PIXEL_MAX)).argmax(1) for chunk in images.split(batch_size)])
 
 
-def accuracy(model, images, labels):
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     return float((predict(model, images) == labels).float().mean())
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    with logging_redirect_tqdm():
-        try:
-            return run(args)
-        except MnistUnavailable as error:
-            log.error("error: %s", " ".join(str(error).split()))
-            return 2
+@dataclass
+class Fit:
+    """What the epoch loop leaves for the test: the best epoch (0 if none ended) and the curves."""
+    best_epoch: int = 0
+    best_val: float = -1.0  # below any accuracy, so the first epoch is the best so far
+    history: list[dict[str, float]] = field(default_factory=list)
+    interrupted: bool = False
 
 
-def run(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto"
-                          else args.device)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    generator = torch.Generator(device=device).manual_seed(args.seed)
+def fit(args: argparse.Namespace, model: DigitMLP, train_digits: Digits, val_digits: Digits,
+        generator: torch.Generator, started: float) -> Fit:
+    """Train for up to --epochs, stopping early; save the best model after every improving epoch.
 
-    # Data: train/validation split of the 60,000 training digits; the test set waits for the end.
-    train_images, train_labels = load_mnist(train=True, root=args.data)
-    train_idx, val_idx = train_val_split(len(train_images), args.val_size, args.seed)
-    if args.subset:
-        train_idx = train_idx[:args.subset]
-    x_train, y_train = train_images[train_idx].to(device), train_labels[train_idx].to(device)
-    x_val, y_val = train_images[val_idx].to(device), train_labels[val_idx].to(device)
-    # The same digits drawn on paper and normalised (cached under data/ for full mixed runs);
-    # the validation copies are always made, so every run reports both views.
-    if args.rendered > 0:
-        cache = None if args.subset else args.data / "rendered"
-        rendered = rendered_digits(train_images, train_labels, args.seed,
-                                   indices=torch.cat([train_idx, val_idx]), cache_dir=cache).to(device)
-        r_train, r_val = rendered[:len(train_idx)], rendered[len(train_idx):]
-    else:
-        r_train, r_val = None, rendered_digits(train_images, train_labels, args.seed, indices=val_idx).to(device)
-    pixels = x_train.float().div(255)
-    mean, std = float(pixels.mean()), float(pixels.std())  # the only place these are computed
-    del pixels
-    log.info("data: %d training, %d validation digits; pixel mean %.4f std %.4f; device %s",
-             len(x_train), len(x_val), mean, std, device)
-
-    # Model, optimizer and one-cycle learning-rate schedule.
-    model = DigitMLP(hidden=args.hidden, dropout=args.dropout, mean=mean, std=std).to(device)
-    ema = WeightAverage(model, args.ema) if args.ema > 0 else None
+    The model chosen is the weight average (if --ema), on validation accuracy. Ctrl-C ends the
+    loop and keeps the best model saved so far.
+    """
+    averaged = weight_average(model, args.ema) if args.ema > 0 else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = sum(1 for b in torch.arange(len(x_train)).split(args.batch_size) if len(b) >= 2)
-    if steps_per_epoch == 0:  # BatchNorm needs two samples; a single one would train nothing
-        log.error("%d training digit(s): at least 2 are needed for one training step", len(x_train))
-        return 2
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=max(steps_per_epoch, 1))
-    log.info("model: %s, %d parameters", architecture(model), sum(p.numel() for p in model.parameters()))
-
-    history: list[dict[str, float]] = []
-    best_val, best_model, best_epoch, interrupted = -1.0, None, 0, False
+        optimizer, max_lr=args.lr, epochs=args.epochs,
+        steps_per_epoch=steps_per_epoch(len(train_digits.images), args.batch_size))
+    fitted = Fit()
     try:
         for epoch in range(1, args.epochs + 1):
             tick = time.perf_counter()
-            loss = train_one_epoch(model, ema, optimizer, scheduler, x_train, r_train, y_train, args,
-                                   generator, device)
+            loss = train_one_epoch(model, averaged, optimizer, scheduler, train_digits, generator,
+                                   batch_size=args.batch_size, rendered_share=args.rendered,
+                                   augment=not args.no_augment, label_smoothing=args.label_smoothing)
             seconds = time.perf_counter() - tick
-            candidate = ema.model if ema is not None else model
+            candidate = averaged.module if averaged is not None else model
             # Choose on the views trained on: raw MNIST, and as the normaliser makes them if mixed in.
-            val_raw, val_rendered = accuracy(candidate, x_val, y_val), accuracy(candidate, r_val, y_val)
+            val_raw = accuracy(candidate, val_digits.images, val_digits.labels)
+            val_rendered = accuracy(candidate, val_digits.rendered, val_digits.labels)
             val_acc = (val_raw + val_rendered) / 2 if args.rendered > 0 else val_raw
-            history.append({"epoch": epoch, "loss": loss, "val_accuracy": val_acc, "val_raw": val_raw,
-                            "val_rendered": val_rendered, "seconds": seconds})
-            improved = val_acc > best_val
+            fitted.history.append({"epoch": epoch, "loss": loss, "val_accuracy": val_acc, "val_raw": val_raw,
+                                   "val_rendered": val_rendered, "seconds": seconds})
+            improved = val_acc > fitted.best_val
             log.info("epoch %d/%d  loss %.4f  val %.2f%% (raw %.2f%%, rendered %.2f%%)  %.1f s  %.0f img/s%s",
                      epoch, args.epochs, loss, 100 * val_acc, 100 * val_raw, 100 * val_rendered, seconds,
-                     len(x_train) / seconds, "  *best*" if improved else "")
+                     len(train_digits.images) / seconds, "  *best*" if improved else "")
             if improved:  # save first: if Ctrl-C hits the save, the previous best stays valid
                 snapshot = copy.deepcopy(candidate).cpu()
-                save_model(args.out, snapshot, build_meta(args, snapshot, val_acc, epoch, history, started, None, False))
-                best_val, best_epoch, best_model = val_acc, epoch, snapshot
-            elif epoch - best_epoch >= args.patience:
+                save_model(args.out, snapshot, build_meta(
+                    args, snapshot, val_accuracy=val_acc, best_epoch=epoch, history=fitted.history,
+                    started=started, test_accuracy=None, interrupted=False))
+                fitted.best_val, fitted.best_epoch = val_acc, epoch
+            elif epoch - fitted.best_epoch >= args.patience:
                 log.info("early stop: no better validation accuracy for %d epochs", args.patience)
                 break
     except KeyboardInterrupt:
-        interrupted = True
-        log.warning("interrupted: keeping the best model so far (epoch %d)", best_epoch)
-        if best_model is None:
-            return 130
+        fitted.interrupted = True
+        log.warning("interrupted: keeping the best model so far (epoch %d)", fitted.best_epoch)
+    return fitted
 
-    # Test: the only time the 10,000 test digits are touched, for the chosen model exactly as
-    # saved (big matrices in fp16), so the recorded accuracy is that of the shipped file.
+
+def test_and_report(args: argparse.Namespace, fitted: Fit, started: float) -> int:
+    """Test the chosen model and complete its metadata (and plots); returns the exit code.
+
+    The only time the 10,000 test digits are touched, for the chosen model exactly as saved
+    (big matrices in fp16), so the recorded accuracy is that of the shipped file.
+    """
     try:
         best_model = load_checkpoint(args.out).model
         test_images, test_labels = load_mnist(train=False, root=args.data)
@@ -269,121 +310,58 @@ def run(args: argparse.Namespace) -> int:
         test_rendered_acc = accuracy(best_model, test_rendered, test_labels)
     except KeyboardInterrupt:
         log.warning("interrupted while testing: %s and its .json hold the best model (epoch %d), "
-                    "without a test accuracy", args.out, best_epoch)
-        return 130
-    meta = build_meta(args, best_model, best_val, best_epoch, history, started, test_acc, interrupted)
+                    "without a test accuracy", args.out, fitted.best_epoch)
+        return EXIT_INTERRUPTED
+    meta = build_meta(args, best_model, val_accuracy=fitted.best_val, best_epoch=fitted.best_epoch,
+                      history=fitted.history, started=started, test_accuracy=test_acc,
+                      interrupted=fitted.interrupted)
     meta["test_rendered_accuracy"] = test_rendered_acc
     save_model(args.out, best_model, meta)
-    confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
-    confusion.index_put_((test_labels, test_pred), torch.ones_like(test_labels), accumulate=True)
-    if args.plots:
-        save_plots(history, confusion.numpy(), Path(args.plots), Path(args.out).stem)
+    if not args.no_plots:
+        save_plots(fitted.history, confusion_matrix(test_labels, test_pred), args.plots, args.out.stem)
     log.info("best epoch %d: val %.2f%%, test %.2f%% (%d/%d), rendered test %.2f%%; %.1f s total; saved %s",
-             best_epoch, 100 * best_val, 100 * test_acc, int((test_pred == test_labels).sum()),
+             fitted.best_epoch, 100 * fitted.best_val, 100 * test_acc, int((test_pred == test_labels).sum()),
              len(test_labels), 100 * test_rendered_acc, time.perf_counter() - started, args.out)
-    return 130 if interrupted else 0
+    return EXIT_INTERRUPTED if fitted.interrupted else EXIT_OK
 
 
-# ---------------------------------------------------------------------------- helpers
-def save_model(path: Path, model: DigitMLP, meta: dict) -> None:
-    """The checkpoint, then its metadata as .json beside it: both always describe the same model."""
-    save_checkpoint(path, model, meta)
-    atomic_write_text(Path(path).with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    with logging_redirect_tqdm():
+        try:
+            return run(args)
+        except MnistUnavailable as error:
+            log.error("error: %s", " ".join(str(error).split()))
+            return EXIT_FAILURE
 
 
-class WeightAverage:
-    """Exponential moving average of all weights and BatchNorm statistics, used for evaluation.
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto"
+                          else args.device)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    generator = torch.Generator(device=device).manual_seed(args.seed)
 
-    The decay ramps up from 0 so that the average is useful after the first epoch too.
-    """
+    train_digits, val_digits = load_data(args.data, val_size=args.val_size, subset=args.subset,
+                                         rendered_share=args.rendered, seed=args.seed, device=device)
+    pixels = train_digits.images.float().div(PIXEL_MAX)
+    mean, std = float(pixels.mean()), float(pixels.std())  # the only place these are computed
+    del pixels
+    log.info("data: %d training, %d validation digits; pixel mean %.4f std %.4f; device %s",
+             len(train_digits.images), len(val_digits.images), mean, std, device)
+    if steps_per_epoch(len(train_digits.images), args.batch_size) == 0:
+        log.error("%d training digit(s) in batches of %d: one training step needs a batch of at least %d",
+                  len(train_digits.images), args.batch_size, SMALLEST_BATCH)
+        return EXIT_FAILURE
 
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        self.model = copy.deepcopy(model).eval()
-        self.decay, self.updates = decay, 0
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for average, current in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if average.is_floating_point():
-                average.lerp_(current, 1 - decay)
-            else:
-                average.copy_(current)
-
-
-def architecture(model: DigitMLP) -> str:
-    widths = "-".join(str(w) for w in (784, *model.hidden, NUM_CLASSES))
-    return f"MLP {widths}, BatchNorm + ReLU + dropout {model.dropout:g} per hidden layer"
-
-
-def build_meta(args, model, val_acc, epoch, history, started, test_acc, interrupted) -> dict:
-    import torchvision
-    return {
-        "architecture": architecture(model),
-        "config": model.config(),
-        "normalization": {"mean": float(model.mean), "std": float(model.std)},
-        "test_accuracy": test_acc,
-        "val_accuracy": val_acc,
-        "best_epoch": epoch,
-        "epochs_run": len(history),
-        "interrupted": interrupted,
-        "history": history,
-        "recipe": {key: str(value) if isinstance(value, Path) else value
-                   for key, value in vars(args).items()},
-        "augmentation": None if args.no_augment else AugmentConfig().as_dict(),
-        "rendered": {"share": args.rendered, "seed": args.seed, "recipe": RenderRecipe().as_dict(),
-                     "selection": ("mean of raw and rendered validation accuracy" if args.rendered > 0
-                                   else "raw validation accuracy"),
-                     "printed_fonts": False},
-        "command": "python " + " ".join(sys.argv),
-        # str(): torch.__version__ is a str subclass that weights_only loading refuses
-        "versions": {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
-                     "numpy": str(np.__version__), "python": platform.python_version()},
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "train_seconds": round(time.perf_counter() - started, 1),
-    }
-
-
-def save_plots(history: list[dict], confusion: np.ndarray, folder: Path, stem: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, loss_ax = plt.subplots(figsize=(7, 4))
-    loss_ax.plot(epochs, [h["loss"] for h in history], "b-", label="training loss")
-    loss_ax.set_xlabel("epoch")
-    loss_ax.set_ylabel("training loss", color="b")
-    acc_ax = loss_ax.twinx()
-    acc_ax.plot(epochs, [100 * h["val_accuracy"] for h in history], "r-", label="validation")
-    if "val_rendered" in history[0]:
-        acc_ax.plot(epochs, [100 * h["val_raw"] for h in history], "r:", label="validation, raw")
-        acc_ax.plot(epochs, [100 * h["val_rendered"] for h in history], "r--", label="validation, rendered")
-        acc_ax.legend(loc="lower right")
-    acc_ax.set_ylabel("validation accuracy (%)", color="r")
-    fig.tight_layout()
-    with atomic_path(folder / f"{stem}_curves.png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 5.5))
-    ax.imshow(np.log1p(confusion), cmap="Blues")
-    for (row, col), count in np.ndenumerate(confusion):
-        ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
-                color="white" if row == col else "black")
-    ax.set_xticks(range(NUM_CLASSES))
-    ax.set_yticks(range(NUM_CLASSES))
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"MNIST test confusion ({int(np.trace(confusion))}/{int(confusion.sum())} correct)")
-    fig.tight_layout()
-    with atomic_path(folder / f"{stem}_confusion.png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    log.info("plots: %s", folder)
+    model = DigitMLP(hidden=args.hidden, dropout=args.dropout, mean=mean, std=std).to(device)
+    log.info("model: %s, %d parameters", architecture(model), sum(p.numel() for p in model.parameters()))
+    fitted = fit(args, model, train_digits, val_digits, generator, started)
+    if fitted.best_epoch == 0:  # interrupted before the first epoch ended: nothing was saved
+        return EXIT_INTERRUPTED
+    return test_and_report(args, fitted, started)
 
 
 if __name__ == "__main__":

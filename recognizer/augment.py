@@ -21,6 +21,10 @@ import torch.nn.functional as F
 
 from recognizer.model import IMAGE_SIDE
 
+# The elastic field is divided by its own std; this floor only guards against dividing by
+# zero (a random field is never flat in practice).
+MIN_FIELD_STD = 1e-6
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -36,6 +40,7 @@ class AugmentConfig:
     stroke_probability: float = 0.5        # thicken or thin the stroke
     stroke_range: tuple[float, float] = (-0.6, 0.8)  # <0 erode, >0 dilate (fraction of 1 px)
     binarize_probability: float = 0.15     # hard threshold then soften (like the normaliser)
+    binarize_threshold: tuple[float, float] = (0.3, 0.6)  # threshold drawn from this range
     blur_probability: float = 0.2
     blur_sigma: tuple[float, float] = (0.4, 0.9)
     noise_probability: float = 0.15
@@ -98,7 +103,7 @@ def _warp(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> to
     if cfg.elastic_probability > 0 and cfg.elastic_pixels > 0:
         field = torch.rand(n, 2, IMAGE_SIDE, IMAGE_SIDE, device=device, generator=generator) * 2 - 1
         field = _blur_each(field, torch.full((n,), cfg.elastic_sigma, device=device))
-        field = field / field.flatten(1).std(dim=1).clamp_min(1e-6)[:, None, None, None]
+        field = field / field.flatten(1).std(dim=1).clamp_min(MIN_FIELD_STD)[:, None, None, None]
         strength = _uniform(n, 0, 1, generator, device) * cfg.elastic_pixels
         strength = strength * _chance(n, cfg.elastic_probability, generator, device)
         grid = grid + (field * strength[:, None, None, None]).permute(0, 2, 3, 1) * (2 / IMAGE_SIDE)
@@ -134,7 +139,7 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator,
 
     # Binarise then soften: a hard ink mask with anti-aliased edges, as the normaliser makes.
     binarize = _chance(n, cfg.binarize_probability, generator, device)[:, None, None, None]
-    threshold = _uniform(n, 0.3, 0.6, generator, device)[:, None, None, None]
+    threshold = _uniform(n, *cfg.binarize_threshold, generator, device)[:, None, None, None]
     x = torch.where(binarize, (x > threshold).float(), x)
     blur = _chance(n, cfg.blur_probability, generator, device)[:, None, None, None] | binarize
     sigma = _uniform(n, *cfg.blur_sigma, generator, device)

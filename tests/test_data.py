@@ -13,6 +13,7 @@ import pytest
 from recognizer import data
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+UNREACHABLE_MIRROR = "http://127.0.0.1:9/"  # the discard port: nothing listens, the connection is refused
 
 
 @pytest.fixture
@@ -110,8 +111,8 @@ def test_an_empty_first_mirror_does_not_hide_the_second(tmp_path, mirror, monkey
     ["scripts/make_digits.py"],
 ], ids=["train", "evaluate", "bench", "make_digits"])
 def test_every_command_reading_mnist_says_it_is_missing_in_one_line(tmp_path, command):
-    # Both mirrors and the data folder point at empty folders; with no network the download
-    # fails as well (with a network it would succeed, and then there is nothing to test).
+    # Both mirrors and the data folder point at empty folders, and torchvision's download
+    # mirrors at a closed local port, so the download fails at once, with or without internet.
     empty = tmp_path / "empty"
     empty.mkdir()
     outputs = {"train.py": ["--out", str(tmp_path / "m.pt")], "recognizer.bench": ["--out", str(tmp_path / "bench")],
@@ -119,14 +120,14 @@ def test_every_command_reading_mnist_says_it_is_missing_in_one_line(tmp_path, co
     target = command[1] if command[0] == "-m" else command[0]
     argv = [target] + command[(2 if command[0] == "-m" else 1):] + outputs.get(target, [])
     run = "run_module" if command[0] == "-m" else "run_path"
-    code = ("import sys, pathlib, runpy, recognizer.data as data; "
+    code = ("import sys, pathlib, runpy, recognizer.data as data, torchvision.datasets; "
             "data.DEFAULT_MIRROR = data.DEFAULT_DATA_ROOT = pathlib.Path(sys.argv[1]); "
+            f"torchvision.datasets.MNIST.mirrors = [{UNREACHABLE_MIRROR!r}]; "
             f"sys.argv = sys.argv[2:]; runpy.{run}(sys.argv[0], run_name='__main__')")
-    env = {**os.environ, data.MIRROR_ENV: str(empty)}
+    # no_proxy: a proxy, if one is configured, must not be asked for the closed port instead.
+    env = {**os.environ, data.MIRROR_ENV: str(empty), "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
     result = subprocess.run([sys.executable, "-c", code, str(empty), *argv], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
-    if result.returncode == 0:
-        pytest.skip("MNIST was downloaded: this machine has internet access")
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "MNIST could not be loaded" in line]

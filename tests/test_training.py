@@ -6,9 +6,6 @@ layer, and take a couple of seconds each.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,10 +24,12 @@ META_KEYS = {"architecture", "config", "normalization", "test_accuracy", "val_ac
              "history", "augmentation", "command"}
 
 
-def tiny_args(tmp_path: Path, name: str = "model.pt", seed: int = 3, *extra: str) -> list[str]:
+def tiny_args(tmp_path: Path, name: str = "model.pt", seed: int = 3, *extra: str, plots: bool = False
+              ) -> list[str]:
+    """A tiny run's command line; the plots take seconds, so only the runs that check them draw them."""
     return ["--subset", "2000", "--epochs", "1", "--hidden", "64", "--val-size", "1000",
             "--seed", str(seed), "--device", "cpu", "--out", str(tmp_path / name),
-            "--plots", str(tmp_path / "plots"), *extra]
+            *(["--plots", str(tmp_path / "plots")] if plots else ["--no-plots"]), *extra]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,7 @@ def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny")
-    assert train.main(tiny_args(folder)) == 0
+    assert train.main(tiny_args(folder, plots=True)) == 0
     return folder
 
 
@@ -86,6 +85,7 @@ def test_same_seed_gives_the_same_weights(tiny_run, tmp_path):
     other = load_checkpoint(tmp_path / "other_seed.pt").model.state_dict()
     assert all(torch.equal(first[name], again[name]) for name in first)
     assert not torch.equal(first["layers.1.weight"], other["layers.1.weight"])
+    assert not list(tmp_path.rglob("*.png"))  # --no-plots
 
 
 def test_ctrl_c_keeps_the_best_model_so_far(tmp_path, monkeypatch):
@@ -127,7 +127,7 @@ def test_help_lists_the_flags(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--epochs", "--seed", "--device", "--out", "--hidden", "--lr", "--batch-size",
-                 "--val-size", "--subset", "--plots", "--quick"):
+                 "--val-size", "--subset", "--plots", "--no-plots", "--quick"):
         assert flag in text
     assert train.parse_args(["--quick"]).epochs == train.QUICK_EPOCHS
 
