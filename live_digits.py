@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recognizer.arguments import EXIT_FAILURE, EXIT_INTERRUPTED, positive_float, positive_int, probability
+from recognizer.arguments import (EXIT_FAILURE, EXIT_INTERRUPTED, display_problem, positive_float, positive_int,
+                                  probability)
+from recognizer.errors import one_line
 
 if TYPE_CHECKING:
     from recognizer.recognize import Recognizer
@@ -24,7 +26,7 @@ DEFAULT_SOURCE = "0"
 DEFAULT_SNAPSHOTS = Path("snapshots")
 DEFAULT_CONFIDENCE = 0.6  # keep equal to recognizer.recognize.DEFAULT_CONFIDENCE_THRESHOLD (test checks)
 INK_CHOICES = ("auto", "dark", "light")  # keep equal to recognizer.segment.INK_CHOICES' set (test checks)
-EXIT_OUTPUT_CLOSED = 1  # stdout was closed by its reader (e.g. piped into head)
+EXIT_OUTPUT_CLOSED = 1  # stdout was closed by its reader (e.g. piped into head) or cannot be written
 FFMPEG_QUIET = -8       # AV_LOG_QUIET
 
 log = logging.getLogger("live_digits")
@@ -69,7 +71,8 @@ exit status:
      its reader (| head)
   2  bad arguments, no model, no readable image, a source that cannot be opened, or an
      output (--save, --sheet, --record, --jsonl) whose folder cannot be made or written
-  130  interrupted (Ctrl-C); recordings and logs written so far are kept"""
+  130  interrupted (Ctrl-C); recordings and logs written so far are kept, and still mode
+       reports the images it has read"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,49 +168,58 @@ def configure_logging(verbose: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.still and not args.headless:
-        from recognizer.arguments import display_available
-        if not display_available():
-            log.error("no display found (DISPLAY is not set): use --headless, with --record or --jsonl "
-                      "to keep the results, or run on a desktop")
+        problem = display_problem()
+        if problem:
+            log.error("%s: use --headless, with --record or --jsonl to keep the results, or run on a desktop",
+                      problem)
             return EXIT_FAILURE
-    # Heavy imports (torch, OpenCV) after argument parsing, so --help and usage errors are instant.
+    return run_still_mode(args) if args.still else run_live_mode(args)
+
+
+def load_recognizer(args: argparse.Namespace) -> Recognizer | None:
+    """The model of ``--model`` with the ``--conf`` threshold; None (reported) when it cannot load."""
+    # Heavy imports (torch) only now, so --help and usage errors are instant.
     from recognizer.checkpoint import CheckpointError
     from recognizer.recognize import Recognizer, use_pipeline_threads
 
-    if args.still and not args.no_sheet:
+    use_pipeline_threads()
+    try:
+        recognizer = Recognizer.load(args.model, confidence_threshold=args.conf)
+    except CheckpointError as error:
+        log.error("%s", error)
+        return None
+    log.debug("model %s, confidence threshold %.2f", recognizer.name, recognizer.confidence_threshold)
+    return recognizer
+
+
+def run_still_mode(args: argparse.Namespace) -> int:
+    from recognizer.still import StillOptions, run_still
+
+    if not args.no_sheet:
         from recognizer.sheet import sheet_format
         try:
             sheet_format(args.sheet)
         except ValueError as error:
             log.error("%s", error)
             return EXIT_FAILURE
-    use_pipeline_threads()
-    try:
-        recognizer = Recognizer.load(args.model, confidence_threshold=args.conf)
-    except CheckpointError as error:
-        log.error("%s", error)
+    recognizer = load_recognizer(args)
+    if recognizer is None:
         return EXIT_FAILURE
-    log.debug("model %s, confidence threshold %.2f", recognizer.name, recognizer.confidence_threshold)
-    if args.still:
-        return run_still_mode(args, recognizer)
-    return run_live_mode(args, recognizer)
-
-
-def run_still_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
-    from recognizer.still import StillOptions, run_still
-
     paths = args.paths or [_display_path(DEFAULT_STILL_FOLDER)]
     options = StillOptions(json_output=args.json, sheet_path=None if args.no_sheet else args.sheet,
                            show=args.show, save_dir=args.save, ink=args.ink or "auto")
     return run_still(paths, recognizer, options)
 
 
-def run_live_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
+def run_live_mode(args: argparse.Namespace) -> int:
     from recognizer.atomic import checked_target
     from recognizer.capture import SourceError, open_source
     from recognizer.live import LiveLoop, LiveOptions
     from recognizer.track import DigitTracker
 
+    if args.record and args.jsonl and os.path.realpath(args.record) == os.path.realpath(args.jsonl):
+        log.error("--record and --jsonl name the same file, %s: one would replace the other", args.record)
+        return EXIT_FAILURE
     try:  # before the source: opening a stream can take seconds
         for output in (args.record, args.jsonl):
             if output is not None:
@@ -228,6 +240,9 @@ def run_live_mode(args: argparse.Namespace, recognizer: Recognizer) -> int:
     options = LiveOptions(show=not args.headless, record=args.record, jsonl=args.jsonl,
                           max_frames=args.max_frames, snapshots=args.snapshots, ink=ink)
     with source:
+        recognizer = load_recognizer(args)  # after the source: a wrong --source is reported at once
+        if recognizer is None:
+            return EXIT_FAILURE
         try:
             return LiveLoop(recognizer, DigitTracker(), options).run(source)
         except OSError as error:  # a recording or log file that cannot be written
@@ -256,26 +271,38 @@ def options_in_the_wrong_mode(args: argparse.Namespace) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    complaint = options_in_the_wrong_mode(args)
-    if complaint:
-        log.error("%s", complaint)
-        return EXIT_FAILURE
-    # Defaults are filled in only now, so that an option given in the wrong mode can be told
-    # from one left at its default.
-    args.source = DEFAULT_SOURCE if args.source is None else args.source
-    args.sheet = DEFAULT_SHEET_PATH if args.sheet is None else args.sheet
-    args.snapshots = DEFAULT_SNAPSHOTS if args.snapshots is None else args.snapshots
     try:
+        configure_logging(args.verbose)
+        complaint = options_in_the_wrong_mode(args)
+        if complaint:
+            log.error("%s", complaint)
+            return EXIT_FAILURE
+        # Defaults are filled in only now, so that an option given in the wrong mode can be
+        # told from one left at its default.
+        args.source = DEFAULT_SOURCE if args.source is None else args.source
+        args.sheet = DEFAULT_SHEET_PATH if args.sheet is None else args.sheet
+        args.snapshots = DEFAULT_SNAPSHOTS if args.snapshots is None else args.snapshots
         return run(args)
     except KeyboardInterrupt:
         log.warning("interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader of stdout went away (e.g. piped into head): stop quietly, and point
-        # stdout at devnull so the interpreter's final flush does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader of stdout went away (e.g. piped into head): stop quietly.
+        _discard_stdout()
         return EXIT_OUTPUT_CLOSED
+    except OSError as error:
+        # Whatever the modes do not catch nearer, such as results printed to a full disk
+        # (> /dev/full): one line, not a traceback.
+        log.debug("unhandled OSError", exc_info=True)
+        reason = one_line(error.strerror or error)
+        log.error("%s", f"cannot write output: {reason}" if error.filename is None else f"{error.filename}: {reason}")
+        _discard_stdout()
+        return EXIT_OUTPUT_CLOSED
+
+
+def _discard_stdout() -> None:
+    """Point stdout at devnull, so that the interpreter's final flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _display_path(path: Path) -> str:

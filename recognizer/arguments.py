@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import socket
 import sys
 
 EXIT_OK = 0
@@ -71,8 +72,56 @@ def probability(text: str) -> float:
     return value
 
 
+def display_problem() -> str | None:
+    """Why no window can be opened here, or None when one can.
+
+    On Linux and other Unixes a window needs an X11 or Wayland display. DISPLAY alone is
+    not enough: after a closed ``ssh -X`` session it still names a server that is gone, and
+    OpenCV's Qt then aborts the process (no exception to catch), so the server is asked.
+    """
+    if sys.platform in ("win32", "darwin") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display found (DISPLAY is not set)"
+    if not _x_server_answers(display):
+        return f"no display found (DISPLAY={display} does not answer)"
+    return None
+
+
 def display_available() -> bool:
-    """Whether a window can be opened (Linux and other Unixes need X11 or Wayland)."""
-    if sys.platform in ("win32", "darwin"):
+    """Whether a window can be opened (see ``display_problem``)."""
+    return display_problem() is None
+
+
+X11_TCP_PORT_BASE = 6000          # display N listens on TCP port 6000 + N
+X11_SOCKET_PATH = "/tmp/.X11-unix/X{}"
+X11_CONNECT_TIMEOUT_S = 1.0
+
+
+def _x_server_answers(display: str) -> bool:
+    """Whether an X server accepts a connection for ``display`` ("[host]:N[.screen]")."""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".", 1)[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        # Linux servers also listen on an abstract socket (leading NUL) of the same name.
+        addresses = [X11_SOCKET_PATH.format(number)]
+        if sys.platform.startswith("linux"):
+            addresses.insert(0, "\0" + addresses[0])
+        return any(_connects(socket.AF_UNIX, address) for address in addresses)
+    return _connects(socket.AF_INET, (host, X11_TCP_PORT_BASE + int(number)))
+
+
+def _connects(family: int, address: str | tuple[str, int]) -> bool:
+    try:
+        if family == socket.AF_INET:
+            socket.create_connection(address, timeout=X11_CONNECT_TIMEOUT_S).close()  # type: ignore[arg-type]
+            return True
+        with socket.socket(family, socket.SOCK_STREAM) as connection:
+            connection.settimeout(X11_CONNECT_TIMEOUT_S)
+            connection.connect(address)
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    except OSError:
+        return False

@@ -244,11 +244,11 @@ class LiveLoop:
         self.tracking = source.frames_related
         if not self.tracking:
             log.info("%s: separate images, each read on its own (no tracking)", source.description)
+        if options.show:  # first: a window that cannot open must not leave a half-begun file
+            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE)
         # Both check their paths now; the recorder opens its file only with the first frame.
         recorder = VideoRecorder(options.record, source.fps) if options.record else None
         jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
-        if options.show:
-            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE)
         self.processed = 0
         interrupt = InterruptRequest()
         try:
@@ -323,9 +323,14 @@ class LiveLoop:
 
 
 def frame_record(live: LiveFrame) -> dict[str, object]:
-    """The JSONL line of one frame: still mode's digit schema plus the track id."""
+    """The JSONL line of one frame: still mode's digit schema plus the track id.
+
+    Frames of an image folder also name their file: a file that cannot be read leaves a gap
+    in the frame numbers, so the index alone would not say which image a line is about.
+    """
     shown = recognition_to_json(live.shown)
     for digit, track in zip(shown["digits"], live.tracks):
         digit["track"] = int(track)
-    return {"frame": live.frame.index, "time": round(live.frame.timestamp, 6), **shown}
+    file = {} if live.frame.path is None else {"file": live.frame.path}
+    return {"frame": live.frame.index, **file, "time": round(live.frame.timestamp, 6), **shown}
 

@@ -12,17 +12,17 @@ import os
 import statistics
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from recognizer.arguments import EXIT_FAILURE, EXIT_OK
+from recognizer.arguments import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from recognizer.atomic import atomic_path, checked_folder, checked_target
 from recognizer.draw import draw_recognition
 from recognizer.errors import described
-from recognizer.images import ImageReadError, list_images, read_image, write_image
+from recognizer.images import ImageReadError, is_image_name, list_images, read_image, write_image
 from recognizer.recognize import Recognition, Recognizer, recognition_to_json
 from recognizer.sheet import MAX_ENTRIES as MAX_SHEET_ENTRIES
 from recognizer.sheet import SheetEntry, save_contact_sheet, thumbnail
@@ -138,6 +138,21 @@ def recognize_file(path: str, recognizer: Recognizer, ink: str = "auto") -> tupl
     return ImageResult(path, width, height, recognition), image
 
 
+def _output_clash(paths: Sequence[str], files: Sequence[str], options: StillOptions) -> str | None:
+    """Why an output would destroy an input or be read as one by the next run, else None."""
+    input_files = {os.path.realpath(file) for file in files}
+    input_folders = {os.path.realpath(path) for path in paths if os.path.isdir(path)}
+    sheet = options.sheet_path
+    if sheet is not None and (os.path.realpath(sheet) in input_files
+                              or os.path.realpath(os.path.dirname(os.path.abspath(sheet))) in input_folders
+                              and is_image_name(os.fspath(sheet))):
+        return f"--sheet {sheet} would replace an input image or be read as one next time; choose another path"
+    if options.save_dir is not None and os.path.realpath(options.save_dir) in input_folders:
+        return (f"--save {options.save_dir} is a folder of input images: the next run would read the "
+                "annotated copies as inputs; choose another folder")
+    return None
+
+
 def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOptions,
               stdout: TextIO | None = None) -> int:
     """Recognise every image in ``paths`` (folders expanded); returns the exit code.
@@ -145,46 +160,34 @@ def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOption
     0 when at least one image was read and recognised, 2 when none was (or the save folder
     or the contact sheet's folder is unusable, found before any image is read), 1 when the
     contact sheet or an annotated image could not be written. A bad file never stops the run.
+    Ctrl-C stops the reading; the images read so far are still reported (exit code 130).
     """
     stdout = stdout if stdout is not None else sys.stdout
+    files = list_images(paths)
+    clash = _output_clash(paths, files, options)
+    if clash:
+        log.error("%s", clash)
+        return EXIT_NOTHING_READ
     if options.sheet_path is not None:
         try:
             checked_target(options.sheet_path)
         except OSError as error:
             log.error("cannot write the contact sheet: %s", error)
             return EXIT_NOTHING_READ
-    files = list_images(paths)
     try:
         saver = AnnotatedImageWriter(options.save_dir, files) if options.save_dir is not None else None
     except OSError as error:
         log.error("cannot save annotated images: %s", error)
         return EXIT_NOTHING_READ
     want_sheet = options.sheet_path is not None or options.show
-    file_width = min(MAX_FILE_COLUMN, max((len(file) for file in files), default=0))
-    results: list[ImageResult] = []
-    sheet_entries: list[SheetEntry] = []
-    write_failed = False
-    for file in files:
-        result, image = recognize_file(file, recognizer, options.ink)
-        results.append(result)
-        if options.json_output:
-            if result.error is not None:
-                log.warning("%s: %s", result.file, result.error)
-        else:
-            print(human_line(result, file_width), file=stdout, flush=True)
-        # Only as many entries as the sheet can show are kept: each holds a thumbnail.
-        on_sheet = want_sheet and len(sheet_entries) < MAX_SHEET_ENTRIES
-        annotated = None if image is None or not (on_sheet or saver) else \
-            draw_recognition(image, result.recognition, recognizer.text_of)
-        if saver is not None and annotated is not None:
-            try:
-                saver.write(file, annotated)
-            except OSError as error:
-                log.error("%s: cannot save the annotated image: %s", file, error)
-                write_failed = True
-        if on_sheet:
-            sheet_entries.append(SheetEntry(result.file, None if annotated is None else thumbnail(annotated),
-                                            result.recognition, result.error))
+    reading = _Reading()
+    try:
+        _read_images(files, recognizer, options, saver, want_sheet, stdout, reading)
+    except KeyboardInterrupt:
+        # Ctrl-C ends the reading, not the run: what was read is still reported below.
+        log.warning("interrupted after %d of %d images; reporting those", len(reading.results), len(files))
+        reading.interrupted = True
+    results, sheet_entries, write_failed = reading.results, reading.sheet_entries, reading.write_failed
     if saver is not None:
         log.info("saved %d annotated image%s in %s", saver.saved, "" if saver.saved == 1 else "s", saver.folder)
 
@@ -212,4 +215,40 @@ def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOption
             log.error("cannot write contact sheet %s: %s", options.sheet_path, error)
             if exit_code == EXIT_OK:
                 exit_code = EXIT_WRITE_FAILED
-    return exit_code
+    return EXIT_INTERRUPTED if reading.interrupted else exit_code
+
+
+@dataclass
+class _Reading:
+    """What ``_read_images`` has done so far (kept when Ctrl-C stops it half-way)."""
+    results: list[ImageResult] = field(default_factory=list)
+    sheet_entries: list[SheetEntry] = field(default_factory=list)
+    write_failed: bool = False
+    interrupted: bool = False
+
+
+def _read_images(files: Sequence[str], recognizer: Recognizer, options: StillOptions,
+                 saver: AnnotatedImageWriter | None, want_sheet: bool, stdout: TextIO, reading: _Reading) -> None:
+    """Recognise each file in turn: its result line, its annotated copy, its sheet entry."""
+    file_width = min(MAX_FILE_COLUMN, max((len(file) for file in files), default=0))
+    for file in files:
+        result, image = recognize_file(file, recognizer, options.ink)
+        reading.results.append(result)
+        if options.json_output:
+            if result.error is not None:
+                log.warning("%s: %s", result.file, result.error)
+        else:
+            print(human_line(result, file_width), file=stdout, flush=True)
+        # Only as many entries as the sheet can show are kept: each holds a thumbnail.
+        on_sheet = want_sheet and len(reading.sheet_entries) < MAX_SHEET_ENTRIES
+        annotated = None if image is None or not (on_sheet or saver) else \
+            draw_recognition(image, result.recognition, recognizer.text_of)
+        if saver is not None and annotated is not None:
+            try:
+                saver.write(file, annotated)
+            except OSError as error:
+                log.error("%s: cannot save the annotated image: %s", file, error)
+                reading.write_failed = True
+        if on_sheet:
+            reading.sheet_entries.append(SheetEntry(result.file, None if annotated is None else thumbnail(annotated),
+                                                    result.recognition, result.error))

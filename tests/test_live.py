@@ -158,6 +158,7 @@ def test_image_folder_is_played_as_frames_each_read_on_its_own(tmp_path):
     assert [r["numbers"] for r in records] == [image["numbers"] for image in images]
     assert [[d["box"] for d in r["digits"]] for r in records] == [[d["box"] for d in image["digits"]]
                                                                   for image in images]
+    assert [r["file"] for r in records] == [image["file"] for image in images]  # which image each line is
 
 
 def test_one_image_as_a_live_source_shows_its_digits_at_once(tmp_path):
@@ -273,6 +274,35 @@ def test_no_display_without_headless_is_a_clear_message(clip_video):
     assert result.returncode == 2
     assert_no_traceback(result)
     assert "--headless" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_display_that_does_not_answer_is_a_clear_message_and_no_file_is_begun(clip_video, tmp_path):
+    # DISPLAY left over from a closed ssh -X session: OpenCV's Qt would abort the process.
+    env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
+    env["DISPLAY"] = ":4711"
+    result = run_cli("--source", str(clip_video), "--jsonl", str(tmp_path / "f.jsonl"), env=env)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DISPLAY=:4711 does not answer" in lines[0] and "--headless" in lines[0], result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_record_and_jsonl_naming_one_file_is_refused(clip_video, tmp_path):
+    result = run_cli("--source", str(clip_video), "--headless", "--record", str(tmp_path / "out.avi"),
+                     "--jsonl", str(tmp_path / "out.avi"))
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert len(result.stderr.strip().splitlines()) == 1 and "same file" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_wrong_source_is_reported_before_the_model_is_loaded(tmp_path):
+    # The model takes seconds to load; a mistyped --source must not wait for it.
+    result = run_cli("--source", str(tmp_path / "missing.mp4"), "--headless", "--model", str(tmp_path / "none.pt"))
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert len(result.stderr.strip().splitlines()) == 1 and "missing.mp4" in result.stderr
 
 
 def test_ctrl_c_keeps_recording_and_log_valid(clip_video, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,7 @@ import pytest
 from recognizer.checkpoint import DEFAULT_MODEL_PATH, save_checkpoint
 from recognizer.draw import draw_recognition
 from recognizer.model import DigitMLP
-from recognizer.recognize import DEFAULT_CONFIDENCE_THRESHOLD, Digit, Recognition, StageTimes
-from recognizer.still import recognition_to_json
+from recognizer.recognize import DEFAULT_CONFIDENCE_THRESHOLD, Digit, Recognition, StageTimes, recognition_to_json
 from drawn import WHITE, digits_on_paper
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -369,3 +369,62 @@ def test_draw_recognition_returns_an_annotated_copy() -> None:
     assert drawn.shape == (80, 120, 3) and drawn.dtype == np.uint8
     assert (image == WHITE).all()            # the input is untouched
     assert (drawn != WHITE).any(axis=2).sum() > 100  # boxes and labels were drawn
+
+
+def test_save_into_a_folder_given_as_input_is_refused(tmp_path: Path, random_model: Path) -> None:
+    # Annotated copies saved beside a folder's images would be read as inputs by the next
+    # run over that folder, and saved again under new names: the folder would keep growing.
+    cv2.imwrite(str(tmp_path / "three.png"), digits_on_paper("3"))
+    completed = run_cli("--still", "--no-sheet", "--model", str(random_model), "--save", ".", ".", cwd=tmp_path)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--save" in lines[0] and "input" in lines[0], completed.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["three.png"]
+
+
+def test_a_sheet_that_would_replace_an_input_is_refused(tmp_path: Path, random_model: Path) -> None:
+    cv2.imwrite(str(tmp_path / "three.png"), digits_on_paper("3"))
+    original = (tmp_path / "three.png").read_bytes()
+    completed = run_cli("--still", "--model", str(random_model), "--sheet", "three.png", "three.png", cwd=tmp_path)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--sheet" in lines[0], completed.stderr
+    assert (tmp_path / "three.png").read_bytes() == original
+
+
+def test_results_printed_to_a_full_disk_are_one_line_exit_1(tmp_path: Path, random_model: Path) -> None:
+    cv2.imwrite(str(tmp_path / "three.png"), digits_on_paper("3"))
+    with open("/dev/full", "w") as full:
+        completed = subprocess.run([sys.executable, str(CLI), "--still", "--no-sheet", "--model", str(random_model),
+                                    "three.png"], cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True,
+                                   timeout=CLI_TIMEOUT_S)
+    assert completed.returncode == 1
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No space left" in lines[0], completed.stderr
+
+
+def test_ctrl_c_reports_the_images_read_so_far(tmp_path: Path, random_model: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    count = 100
+    # Big pages, so that reading all of them takes seconds and the interrupt lands half-way.
+    cv2.imwrite(str(folder / "a0.png"), cv2.resize(digits_on_paper("3"), (2000, 1500)))
+    for index in range(1, count):
+        (folder / f"a{index}.png").write_bytes((folder / "a0.png").read_bytes())
+    # -v logs a line per image recognised (stderr); once the second is logged, the first
+    # result is certainly kept.
+    process = subprocess.Popen([sys.executable, str(CLI), "--still", "-v", "--json", "--model", str(random_model),
+                                "--sheet", str(tmp_path / "sheet.png"), str(folder)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "a1.png:" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=CLI_TIMEOUT_S)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    images = json.loads(stdout)["images"]
+    assert 1 <= len(images) < count
+    assert [image["file"] for image in images] == [str(folder / f"a{index}.png") for index in range(len(images))]
+    assert (tmp_path / "sheet.png").read_bytes().startswith(PNG_SIGNATURE)
