@@ -6,6 +6,7 @@ each image is also written there with its boxes and labels drawn.
 """
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -22,7 +23,8 @@ from recognizer.arguments import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from recognizer.atomic import atomic_path, checked_folder, checked_target
 from recognizer.draw import draw_recognition
 from recognizer.errors import described
-from recognizer.images import ImageReadError, is_image_name, list_images, read_image, write_image
+from recognizer.capture import GLOB_CHARACTERS
+from recognizer.images import ImageReadError, is_image_name, list_images, natural_order, read_image, write_image
 from recognizer.recognize import Recognition, Recognizer, recognition_to_json
 from recognizer.sheet import MAX_ENTRIES as MAX_SHEET_ENTRIES
 from recognizer.sheet import SheetEntry, save_contact_sheet, thumbnail
@@ -62,8 +64,31 @@ class ImageResult:
 def result_to_json(result: ImageResult) -> dict[str, Any]:
     recognized = recognition_to_json(result.recognition) if result.recognition is not None \
         else {"digits": [], "numbers": []}
-    return {"file": result.file, "width": result.width, "height": result.height, **recognized,
+    return {"file": _json_safe(result.file), "width": result.width, "height": result.height, **recognized,
             "error": result.error}
+
+
+def _json_safe(path: str) -> str:
+    """``path`` with the bytes of a name that is not UTF-8 shown as U+FFFD.
+
+    Python keeps such bytes as lone surrogates, which strict JSON parsers reject.
+    """
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def expand_patterns(paths: Sequence[str]) -> list[str]:
+    """Glob patterns among ``paths`` replaced by what they match, in natural order.
+
+    Shells expand patterns before the program sees them, but Windows' does not, and a quoted
+    pattern reaches the program as it is. A pattern matching nothing is kept, to be reported.
+    """
+    expanded: list[str] = []
+    for path in paths:
+        if os.path.exists(path) or not GLOB_CHARACTERS & set(path):
+            expanded.append(path)
+        else:
+            expanded.extend(natural_order(glob.glob(os.path.expanduser(path), recursive=True)) or [path])
+    return expanded
 
 
 def still_report_json(results: Sequence[ImageResult], recognizer: Recognizer) -> dict[str, Any]:
@@ -163,6 +188,7 @@ def run_still(paths: Sequence[str], recognizer: Recognizer, options: StillOption
     Ctrl-C stops the reading; the images read so far are still reported (exit code 130).
     """
     stdout = stdout if stdout is not None else sys.stdout
+    paths = expand_patterns(paths)
     files = list_images(paths)
     clash = _output_clash(paths, files, options)
     if clash:

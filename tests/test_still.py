@@ -428,3 +428,26 @@ def test_ctrl_c_reports_the_images_read_so_far(tmp_path: Path, random_model: Pat
     assert 1 <= len(images) < count
     assert [image["file"] for image in images] == [str(folder / f"a{index}.png") for index in range(len(images))]
     assert (tmp_path / "sheet.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_a_quoted_glob_pattern_is_expanded_in_natural_order(tmp_path: Path, random_model: Path) -> None:
+    # Windows' shell passes patterns through unexpanded, as does a quoted pattern anywhere.
+    for name in ("a1.png", "a10.png", "a2.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), digits_on_paper("3"))
+    completed = run_cli("--still", "--json", "--no-sheet", "--model", str(random_model), "a*.png", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert [image["file"] for image in json.loads(completed.stdout)["images"]] == ["a1.png", "a2.png", "a10.png"]
+    nothing = run_cli("--still", "--no-sheet", "--model", str(random_model), "z*.png", cwd=tmp_path)
+    assert nothing.returncode == 2 and "z*.png" in nothing.stdout + nothing.stderr
+
+
+def test_a_file_name_that_is_not_utf8_still_gives_strict_json(tmp_path: Path, random_model: Path) -> None:
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: legal on Linux, not UTF-8
+    cv2.imencode(".png", digits_on_paper("3"))[1].tofile(str(tmp_path / name))
+    completed = subprocess.run([sys.executable, str(CLI), "--still", "--json", "--no-sheet", "--model",
+                                str(random_model), "."], cwd=tmp_path, capture_output=True, timeout=CLI_TIMEOUT_S)
+    assert completed.returncode == 0, completed.stderr
+    text = completed.stdout.decode("utf-8")  # strict: no surrogates, nothing undecodable
+    assert "\\udc" not in text
+    [image] = json.loads(text)["images"]
+    assert image["file"] == os.path.join(".", "caf\ufffd.png") and image["error"] is None
