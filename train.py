@@ -24,6 +24,112 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recognizer.arguments import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, fraction, non_negative_float,
+                                  positive_float, positive_int, probability)
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEFAULT_EPOCHS = 60
+QUICK_EPOCHS = 3
+# --quick must not overwrite the shipped model: it writes beside the other experiments.
+RUNS_DIR = PROJECT_ROOT / "runs"   # experiments and plots
+QUICK_MODEL_PATH = RUNS_DIR / "quick.pt"
+TEST_RENDER_SEED = 12345  # the test digits' rendering, for the report only
+EPILOG = """recipes (measured on 2 shared CPU cores, seed 1):
+  python train.py            shipped model: 60 epochs, 99.42% on the MNIST test set,
+                             99.62% validation, 14.7 min wall clock
+  python train.py --quick    3 epochs, 98.55% test, 51 s; writes runs/quick.pt (and
+                             runs/quick_*.png), the shipped models/mlp.pt stays
+  python train.py --rendered 0.4 --out runs/mix.pt
+                             also train on normaliser-rendered digits: 99.44% test, 98.90% on
+                             rendered test digits (shipped: 98.57%), not better on scenes
+A run is deterministic for a given --seed, device and library versions.
+
+data:
+  MNIST is read from MNIST/raw in the --data folder, as the four original .gz files.
+  Files missing there, or truncated, are copied in from LIVE_DIGITS_MNIST_RAW, an
+  environment variable naming a folder that holds the four files (failing that, from
+  ../shared/data/MNIST/raw next to the project folder), so nothing is downloaded;
+  without such a folder, torchvision downloads them. With neither network nor files,
+  train.py stops with a one-line error (exit status 2).
+
+Default paths (models/, runs/, data/) are in the project folder, beside train.py; paths
+given on the command line are relative to the working directory."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Show each option's default as typed, and keep the line breaks of the text below the options.
+
+    On/off flags show no default, nor do options whose default is None: it is decided after
+    parsing, and their help says how.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is argparse.SUPPRESS or action.nargs == 0:
+            return action.help
+        default = action.default
+        shown = " ".join(map(str, default)) if isinstance(default, list) else str(default)
+        return f"{action.help} (default: {shown.replace('%', '%%')})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; standard library only, so that --help and argument errors are instant."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                                     formatter_class=HelpFormatter)
+    epochs_or_quick = parser.add_mutually_exclusive_group()
+    epochs_or_quick.add_argument("--epochs", type=positive_int, default=None, metavar="N",
+                                 help=f"maximum number of epochs (default: {DEFAULT_EPOCHS}; "
+                                      f"{QUICK_EPOCHS} with --quick, which cannot be combined with --epochs)")
+    epochs_or_quick.add_argument("--quick", action="store_true",
+                                 help=f"quick recipe: {QUICK_EPOCHS} epochs, written to runs/quick.pt "
+                                      "unless --out is given")
+    parser.add_argument("--hidden", type=positive_int, nargs="+", default=[1024, 1024], metavar="WIDTH",
+                        help="widths of the hidden layers")
+    parser.add_argument("--dropout", type=fraction, default=0.2, metavar="P",
+                        help="dropout after each hidden layer, in [0, 1)")
+    parser.add_argument("--lr", type=positive_float, default=3e-3, metavar="RATE",
+                        help="peak learning rate (AdamW, one-cycle), > 0")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=0.02, metavar="DECAY",
+                        help="AdamW weight decay, >= 0")
+    parser.add_argument("--label-smoothing", type=fraction, default=0.05, metavar="P",
+                        help="cross-entropy label smoothing, in [0, 1)")
+    parser.add_argument("--ema", type=fraction, default=0.999, metavar="DECAY",
+                        help="decay of the weight average used for evaluation, in [0, 1) (0 = off)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, metavar="N", help="training batch size")
+    parser.add_argument("--val-size", type=positive_int, default=5000, metavar="N",
+                        help="training digits held out for model selection and early stopping")
+    parser.add_argument("--patience", type=positive_int, default=15, metavar="N",
+                        help="stop after N epochs without a better validation accuracy")
+    parser.add_argument("--rendered", type=probability, default=0.0, metavar="P",
+                        help="chance in [0, 1] that a training sample is the digit's normaliser-rendered "
+                             "copy (recognizer/rendered.py) rather than the raw MNIST digit; 0 = raw only, "
+                             "1 = rendered only. "
+                             "With P > 0, model selection uses the mean of raw and rendered validation "
+                             "accuracy (0.4 was tried: see README, Training)")
+    parser.add_argument("--no-augment", action="store_true",
+                        help="train on the plain digits (see recognizer/augment.py)")
+    parser.add_argument("--subset", type=positive_int, default=None, metavar="N",
+                        help="train on only N digits of the training split (for tests; default: all)")
+    parser.add_argument("--seed", type=int, default=1, metavar="N", help="random seed (the run is deterministic)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (the GPU if CUDA is available, else the CPU), cpu, cuda, cuda:1, mps, ...")
+    parser.add_argument("--out", type=Path, default=None, metavar="PATH",
+                        help="checkpoint path; metadata also goes to the same name with .json "
+                             "(default: models/mlp.pt, the shipped model; runs/quick.pt with --quick)")
+    parser.add_argument("--plots", type=Path, default=None, metavar="DIR",
+                        help="folder for the training-curve and confusion-matrix PNGs (default: runs/)")
+    parser.add_argument("--no-plots", action="store_true",
+                        help="write no PNGs (the checkpoint and its .json are still written)")
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help="MNIST root folder (default: data/; see data below)")
+    return parser
+
+
+if __name__ == "__main__":
+    # torch takes seconds to import (more on a busy CPU), so the command line is checked
+    # before the imports below: --help and argument errors answer at once. main() parses
+    # it again, then checks --device, which needs torch.
+    build_parser().parse_args()
+
 # Idle OpenMP threads sleep instead of spinning: on a CPU shared with other processes,
 # spinning threads made training up to 7x slower (measured on 2 cores), and results do
 # not change. Must be set before torch starts its thread pool.
@@ -35,8 +141,6 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from recognizer.arguments import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, fraction, non_negative_float,
-                                  positive_float, positive_int, probability)
 from recognizer.augment import augment_batch
 from recognizer.checkpoint import DEFAULT_MODEL_PATH, load_checkpoint
 from recognizer.data import DEFAULT_DATA_ROOT, MnistUnavailable, load_mnist, train_val_split
@@ -46,89 +150,45 @@ from recognizer.rendered import rendered_digits
 from recognizer.training_report import architecture, build_meta, confusion_matrix, save_model, save_plots
 
 log = logging.getLogger("train")
-DEFAULT_EPOCHS = 60
-QUICK_EPOCHS = 3
-# --quick must not overwrite the shipped model: it writes beside the other experiments.
-RUNS_DIR = DEFAULT_MODEL_PATH.parent.parent / "runs"   # experiments and plots, in the project folder
-QUICK_MODEL_PATH = RUNS_DIR / "quick.pt"
-TEST_RENDER_SEED = 12345  # the test digits' rendering, for the report only
-RECIPES = """recipes (measured on 2 shared CPU cores, seed 1):
-  python train.py            shipped model: 60 epochs, 99.42% on the MNIST test set,
-                             99.62% validation, 14.7 min wall clock
-  python train.py --quick    3 epochs, 98.55% test, 51 s; writes runs/quick.pt (and
-                             runs/quick_*.png), the shipped models/mlp.pt stays
-  python train.py --rendered 0.4 --out runs/mix.pt
-                             also train on normaliser-rendered digits: 99.44% test, 98.90% on
-                             rendered test digits (shipped: 98.57%), not better on scenes
-A run is deterministic for a given --seed, device and library versions."""
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults, and keep the line breaks of the recipes below the options.
-
-    A default of None means "decided after parsing" (the help text says how), so no
-    "(default: None)" is appended.
-    """
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=RECIPES,
-                                     formatter_class=HelpFormatter)
-    parser.add_argument("--epochs", type=positive_int, default=None,
-                        help=f"maximum number of epochs (default: {DEFAULT_EPOCHS}; "
-                             f"{QUICK_EPOCHS} with --quick, which cannot be combined with --epochs)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"quick recipe: {QUICK_EPOCHS} epochs, written to runs/quick.pt "
-                             "unless --out is given")
-    parser.add_argument("--hidden", type=positive_int, nargs="+", default=[1024, 1024],
-                        help="widths of the hidden layers")
-    parser.add_argument("--dropout", type=fraction, default=0.2,
-                        help="dropout after each hidden layer, in [0, 1)")
-    parser.add_argument("--lr", type=positive_float, default=3e-3,
-                        help="peak learning rate (AdamW, one-cycle), > 0")
-    parser.add_argument("--weight-decay", type=non_negative_float, default=0.02,
-                        help="AdamW weight decay, >= 0")
-    parser.add_argument("--label-smoothing", type=fraction, default=0.05,
-                        help="cross-entropy label smoothing, in [0, 1)")
-    parser.add_argument("--ema", type=fraction, default=0.999,
-                        help="decay of the weight average used for evaluation, in [0, 1) (0 = off)")
-    parser.add_argument("--batch-size", type=positive_int, default=256, help="training batch size")
-    parser.add_argument("--val-size", type=positive_int, default=5000,
-                        help="training digits held out for model selection and early stopping")
-    parser.add_argument("--patience", type=positive_int, default=15,
-                        help="stop after this many epochs without a better validation accuracy")
-    parser.add_argument("--rendered", type=probability, default=0.0, metavar="P",
-                        help="chance in [0, 1] that a training sample is the digit's normaliser-rendered "
-                             "copy (recognizer/rendered.py) rather than the raw MNIST digit; 0 = raw only, "
-                             "1 = rendered only. "
-                             "With P > 0, model selection uses the mean of raw and rendered validation "
-                             "accuracy (0.4 was tried: see README, Training)")
-    parser.add_argument("--no-augment", action="store_true",
-                        help="train on the plain digits (see recognizer/augment.py)")
-    parser.add_argument("--subset", type=positive_int, default=None, metavar="N",
-                        help="train on only N digits of the training split (for tests; default: all)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (the run is deterministic)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="checkpoint path; metadata also goes to the same name with .json "
-                             "(default: models/mlp.pt, the shipped model; runs/quick.pt with --quick; "
-                             "both in the project folder)")
-    parser.add_argument("--plots", type=Path, default=RUNS_DIR, metavar="DIR",
-                        help="folder for the training-curve and confusion-matrix PNGs")
-    parser.add_argument("--no-plots", action="store_true",
-                        help="write no PNGs (the checkpoint and its .json are still written)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_ROOT, help="MNIST root folder")
+    """The checked command line (--device too), with its remaining defaults filled in."""
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.quick and args.epochs is not None:
-        parser.error(f"--quick already sets the epochs ({QUICK_EPOCHS}): give --quick or --epochs, not both")
+    try:
+        training_device(args.device)
+    except ValueError as problem:
+        parser.error(f"--device {args.device}: {problem}")
     if args.epochs is None:
         args.epochs = QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS
     if args.out is None:
         args.out = QUICK_MODEL_PATH if args.quick else DEFAULT_MODEL_PATH
+    args.plots = RUNS_DIR if args.plots is None else args.plots
+    args.data = DEFAULT_DATA_ROOT if args.data is None else args.data
     return args
+
+
+def training_device(name: str) -> torch.device:
+    """The device --device names ("auto": the GPU if CUDA is available, else the CPU).
+
+    ValueError, in one line, for a name torch cannot read or a device this machine lacks.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError("not a device name (auto, cpu, cuda, cuda:1, mps, ...)") from None
+    if device.type == "cpu":
+        return device
+    available = torch.accelerator.current_accelerator(check_available=True)
+    if available is None or available.type != device.type:
+        raise ValueError(f"no {device.type} device is available here (use --device cpu or auto)")
+    if device.index is not None and device.index >= torch.accelerator.device_count():
+        raise ValueError(f"this machine has {torch.accelerator.device_count()} {device.type} device(s), "
+                         f"numbered from 0")
+    return device
 
 
 # ---------------------------------------------------------------------------- training
@@ -338,8 +398,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto"
-                          else args.device)
+    device = training_device(args.device)
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     generator = torch.Generator(device=device).manual_seed(args.seed)

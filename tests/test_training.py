@@ -6,6 +6,8 @@ layer, and take a couple of seconds each.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,6 +165,8 @@ def test_too_few_training_digits_for_one_step_is_an_error(tmp_path):
     ["--ema", "1"], ["--ema", "1.5"], ["--ema", "-0.1"], ["--rendered", "1.01"], ["--rendered", "-0.1"],
     ["--rendered", "nan"], ["--lr", "0"], ["--lr", "-0.001"], ["--lr", "inf"], ["--weight-decay", "-0.01"],
     ["--quick", "--epochs", "5"], ["--epochs", "5", "--quick"],
+    ["--device", "foo"], ["--device", "cuda:x"], ["--device", ""], ["--device", "meta"],
+    pytest.param(["--device", "cuda"], marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here")),
 ])
 def test_bad_arguments_are_a_one_line_usage_error_with_exit_code_2(bad, capsys, monkeypatch):
     def must_not_train(args):  # if a bad value got through, never start a real run (it would
@@ -209,6 +213,56 @@ def test_help_documents_the_quick_output_and_the_ranges(capsys):
     assert "(default: None)" not in text
     for snippet in ("in [0, 1)", "in [0, 1]", "cannot be combined with --epochs"):
         assert snippet in text
+
+
+def test_help_is_readable(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option, metavar in (("--epochs", "N"), ("--hidden", "WIDTH [WIDTH ...]"), ("--lr", "RATE"),
+                            ("--weight-decay", "DECAY"), ("--label-smoothing", "P"), ("--batch-size", "N"),
+                            ("--val-size", "N"), ("--out", "PATH"), ("--plots", "DIR"), ("--data", "DIR")):
+        assert f"{option} {metavar}" in text  # not argparse's WEIGHT_DECAY, OUT, HIDDEN [HIDDEN ...]
+    assert "(default: False)" not in text and "(default: 1024 1024)" in text
+    # Default paths are shown relative to the project folder, all alike.
+    assert str(PROJECT_ROOT) not in text
+    for default in ("models/mlp.pt", "runs/quick.pt", "(default: runs/)", "(default: data/"):
+        assert default in text
+    # Where MNIST comes from, and what happens offline.
+    assert "LIVE_DIGITS_MNIST_RAW" in text and "one-line error" in text
+
+
+@pytest.mark.parametrize("argv, code", [(["--help"], 0), (["--epochs", "0"], 2), (["--quick", "--epochs", "5"], 2)])
+def test_help_and_argument_errors_answer_before_torch_is_imported(argv, code):
+    """torch takes seconds to import: the real command line does not wait for it to answer these."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "train.py", *argv], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == code, result.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "argparse" in imported  # the import log was read
+    assert not imported & {"torch", "torchvision", "numpy", "cv2"}
+
+
+def test_an_unknown_device_is_one_line_from_the_real_command_line(tmp_path):
+    result = subprocess.run([sys.executable, "train.py", "--device", "foo", "--out", str(tmp_path / "m.pt")],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("usage: ")
+    assert result.stderr.splitlines()[-1].startswith("train.py: error: --device foo: ")
+    assert [line for line in result.stderr.splitlines() if "error" in line] == result.stderr.splitlines()[-1:]
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_device_number_beyond_the_machines_devices_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda check_available=False: torch.device("cuda"))
+    monkeypatch.setattr(torch.accelerator, "device_count", lambda: 1)
+    assert train.training_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ValueError, match="has 1 cuda device"):
+        train.training_device("cuda:1")
+    with pytest.raises(ValueError, match="no mps device"):
+        train.training_device("mps")
+    assert train.training_device("cpu") == torch.device("cpu")
 
 
 # ---------------------------------------------------------------------------- augmentation
