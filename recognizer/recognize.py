@@ -13,7 +13,8 @@ import torch
 
 from recognizer.checkpoint import load_checkpoint
 from recognizer.layout import Box, layout
-from recognizer.model import IMAGE_SIDE, NUM_CLASSES, DigitMLP, inference_model
+from recognizer.inference import inference_model
+from recognizer.model import IMAGE_SIDE, NUM_CLASSES, DigitMLP
 from recognizer.normalize import normalize_digits, to_gray
 from recognizer.segment import find_digits_of_ink
 

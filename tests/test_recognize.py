@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from recognizer.checkpoint import CheckpointError
-from recognizer.model import IMAGE_SIDE, NUM_CLASSES, FoldedMLP, Int8MLP, inference_model
+from recognizer.inference import FoldedMLP, Int8MLP, inference_model
+from recognizer.model import IMAGE_SIDE, NUM_CLASSES
 from recognizer.recognize import Recognizer, use_pipeline_threads
 from random_models import random_mlp
 
