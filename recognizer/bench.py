@@ -257,7 +257,7 @@ def digit_lines(rng: np.random.Generator, count: int) -> list[list[str]]:
         numbers, remaining = [], digits
         while remaining:
             length = int(rng.integers(1, min(scenes.MAX_DIGITS_PER_NUMBER, remaining) + 1))
-            numbers.append("".join(str(int(d)) for d in rng.integers(0, 10, length)))
+            numbers.append(scenes.random_digits(rng, length))
             remaining -= length
         lines.append(numbers)
     return lines
