@@ -685,6 +685,25 @@ def _enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(image, (image.shape[1] * factor, image.shape[0] * factor), interpolation=cv2.INTER_NEAREST)
 
 
+def _pieces_inside(stats: np.ndarray, small_shape: tuple[int, int], frame_shape: tuple[int, ...],
+                   factor: int) -> np.ndarray:
+    """Labels of the ink pieces that can belong to a digit: not specks, not cut by the frame's edge."""
+    x, y, w, h, area = (stats[:, k] for k in range(5))
+    small_h, small_w = small_shape
+    # Anything cut by the frame's edge is a thumb, the desk, the page edge or an unreadable
+    # digit; dropping it before merging keeps it from swallowing digits next to it. A tiny
+    # image is a crop around its digit, as MNIST's own are: there a stroke at the edge is the
+    # crop's tightness, but a piece spanning the crop (a ruled line, a scan's border) is still
+    # not a digit.
+    inside = (x > 0) & (y > 0) & (x + w < small_w) & (y + h < small_h)
+    if max(frame_shape) <= CROP_MAX_SIDE_PX:
+        inside |= (w < CROP_EDGE_PIECE_MAX_SHARE * small_w) & (h < CROP_EDGE_PIECE_MAX_SHARE * small_h)
+    # Label 0 is the paper, not a piece. It usually spans the frame, but a page held up with
+    # a dark desk or room all around it is ringed by "ink", and the paper is then inside.
+    inside[0] = False
+    return np.nonzero((area >= _speck_area(factor)) & inside)[0]
+
+
 def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     """Digit candidates of a gray frame, in no particular order (see ``layout`` for reading order).
 
@@ -697,20 +716,8 @@ def find_digits(gray: np.ndarray, light_ink: bool = False) -> list[DigitRegion]:
     gray = _padded_to_whole_blocks(gray, detection_factor(frame_shape))
     detection = detect(gray)
     factor, stats, labels = detection.factor, detection.stats, detection.labels
-    x, y, w, h, area = (stats[:, k] for k in range(5))
     small_h, small_w = labels.shape
-    # Anything cut by the frame's edge is a thumb, the desk, the page edge or an unreadable
-    # digit; dropping it before merging keeps it from swallowing digits next to it. A tiny
-    # image is a crop around its digit, as MNIST's own are: there a stroke at the edge is the
-    # crop's tightness, but a piece spanning the crop (a ruled line, a scan's border) is still
-    # not a digit.
-    inside = (x > 0) & (y > 0) & (x + w < small_w) & (y + h < small_h)
-    if max(frame_shape) <= CROP_MAX_SIDE_PX:
-        inside |= (w < CROP_EDGE_PIECE_MAX_SHARE * small_w) & (h < CROP_EDGE_PIECE_MAX_SHARE * small_h)
-    # Label 0 is the paper, not a piece. It usually spans the frame, but a page held up with
-    # a dark desk or room all around it is ringed by "ink", and the paper is then inside.
-    inside[0] = False
-    pieces = np.nonzero((area >= _speck_area(factor)) & inside)[0]
+    pieces = _pieces_inside(stats, (small_h, small_w), frame_shape, factor)
     # Paper is the brightest large surface in view; far darker "paper" is the desk, a hand or a
     # dark object, whose edges the flattening turns into ink-like rings.
     paper = detection.paper
