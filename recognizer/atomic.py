@@ -12,8 +12,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from recognizer.errors import one_line
 
 DEFAULT_FILE_MODE = 0o666
+
+
+class WriteError(OSError):
+    """A file that could not be written, as one line naming the file the user asked for.
+
+    ``str()`` is "cannot write FILE (reason)"; ``filename`` is the file, ``strerror`` the
+    reason and ``errno`` the system's error code when there is one, as on any OSError, so
+    every ``except OSError`` catches it.
+    """
+
+    def __init__(self, target: str | os.PathLike[str], reason: str, code: int | None = None) -> None:
+        super().__init__(code, reason, os.fspath(target))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename} ({self.strerror})"
+
+    @classmethod
+    def from_error(cls, target: str | os.PathLike[str], error: OSError) -> WriteError:
+        """``error`` (a failed open, write, flush or rename) as a WriteError about ``target``."""
+        return cls(target, error.strerror or one_line(error), error.errno)
 
 
 def _current_umask() -> int:
@@ -28,7 +49,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
     On any exception the temporary file is removed and ``target`` is left untouched.
     The temporary name keeps the target's suffix so that libraries which infer the
-    format from the extension (cv2.imwrite, matplotlib) still work.
+    format from the extension (matplotlib, ``images.write_image``) still work. An OSError
+    about the temporary file (a full disk, a failed rename) comes out as a WriteError
+    naming ``target``: the hidden temporary name means nothing to the user, and is gone.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -43,8 +66,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         _fsync_file(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and _concerns(error, tmp):
+            raise WriteError.from_error(target, error) from error
         raise
 
 
@@ -105,6 +130,15 @@ def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
 
 def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def _concerns(error: OSError, temporary: Path) -> bool:
+    """Whether ``error`` is about the temporary file: it names it, or no file at all (a failed
+    write or flush), rather than another file (the source of a copy, say)."""
+    named = error.filename
+    if named is None:
+        return True
+    return isinstance(named, (str, bytes, os.PathLike)) and os.fsdecode(named) == os.fspath(temporary)
 
 
 def _fsync_file(path: Path) -> None:

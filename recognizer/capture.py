@@ -31,7 +31,6 @@ called from several threads at once.
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import logging
 import math
@@ -49,7 +48,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from recognizer.images import IMAGE_EXTENSIONS, ImageReadError, is_image_name, natural_order, read_image
+from recognizer.images import (IMAGE_EXTENSIONS, ImageReadError, is_image_name, natural_order, opencv_quiet,
+                               path_is_utf8, read_image)
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ class _CaptureDevice:
 
     def reopen(self) -> bool:
         self._capture.release()
-        with _opencv_quiet():
+        with opencv_quiet():
             self._capture = self._open_again()
         return self._capture.isOpened()
 
@@ -390,7 +390,7 @@ def open_camera(index: int, *, width: int | None = None, height: int | None = No
                 first_frame_timeout_s: float = FIRST_FRAME_TIMEOUT_S) -> LiveSource:
     """Open camera ``index`` as a live source; SourceError names the cameras that do open."""
     backend = _camera_backend()
-    with _opencv_quiet():
+    with opencv_quiet():
         capture = cv2.VideoCapture(index, backend)
     if not capture.isOpened():
         capture.release()
@@ -449,6 +449,8 @@ def open_stream(url: str, *, retry_seconds: float = STREAM_RETRY_S,
                 first_frame_timeout_s: float = FIRST_FRAME_TIMEOUT_S) -> LiveSource:
     """Open a network stream as a live source: a capture thread, newest frame wins, reopened after a dropout."""
     shown = shown_source(url)
+    if not path_is_utf8(url):  # OpenCV would crash on it, as on such a file name
+        raise SourceError(f"{shown}: cannot open this stream: its address is not valid UTF-8")
     timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
                 STREAM_READ_TIMEOUT_MS]
 
@@ -458,7 +460,7 @@ def open_stream(url: str, *, retry_seconds: float = STREAM_RETRY_S,
             capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # only the newest frame matters
         return capture
 
-    with _opencv_quiet():
+    with opencv_quiet():
         capture = open_url()
     if not capture.isOpened():
         capture.release()
@@ -619,7 +621,10 @@ class VideoFileSource(_RecordedSource):
 
     def _open(self) -> cv2.VideoCapture:
         _check_readable_file(self._path)
-        with _opencv_quiet():
+        if not path_is_utf8(self._path):
+            raise SourceError(f"{self._path}: cannot open this video: its name is not valid UTF-8, which "
+                              f"OpenCV cannot take; rename it")
+        with opencv_quiet():
             capture = cv2.VideoCapture(self._path)
         if not capture.isOpened():
             capture.release()
@@ -712,21 +717,6 @@ def _images_matching(pattern: str) -> list[str]:
 
 # -- helpers ------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _opencv_quiet() -> Iterator[None]:
-    """Silence OpenCV's own log while opening devices and files: failures are ours to report.
-
-    (FFmpeg's messages, e.g. "moov atom not found", bypass this; the environment variable
-    OPENCV_FFMPEG_LOGLEVEL=-8 set before the first video is opened silences those.)
-    """
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
-
-
 def _camera_backend() -> int:
     return LINUX_CAMERA_BACKEND if sys.platform.startswith("linux") else cv2.CAP_ANY
 
@@ -751,7 +741,7 @@ def _camera_not_opened_message(index: int, backend: int) -> str:
 
 
 def _camera_opens(index: int, backend: int) -> bool:
-    with _opencv_quiet():
+    with opencv_quiet():
         capture = cv2.VideoCapture(index, backend)
         try:
             return bool(capture.isOpened())

@@ -6,15 +6,17 @@ file can fail to be an image becomes one ``ImageReadError`` with a one-line reas
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
 
+from recognizer.atomic import WriteError
 from recognizer.errors import one_line
 
 log = logging.getLogger(__name__)
@@ -210,6 +212,60 @@ def _composite_on_paper(bgra: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray, params: Iterable[int] = ()) -> None:
-    """``cv2.imwrite``, raising a one-line OSError where OpenCV only returns False."""
-    if not cv2.imwrite(str(path), image, list(params)):
-        raise OSError(f"could not write {path}")
+    """Write ``image`` to ``path`` in the format its extension names (``params``: cv2.IMWRITE_*).
+
+    Encoded in memory with cv2.imencode and written by Python, not by cv2.imwrite: OpenCV
+    crashes on a path that is not valid UTF-8 (a Linux file name may be any bytes), and
+    its failed writes give no reason, only libpng's own line on stderr. Not atomic: a
+    caller replacing a user's file writes through ``atomic.atomic_path``, which renames the
+    result into place and reports any failure against the real name. A failure raises
+    WriteError (an OSError, one line naming ``path`` and the reason) and leaves no file.
+    """
+    extension = os.path.splitext(os.fspath(path))[1]
+    # haveImageWriter takes a file name; it only ever sees an ASCII one, for the reason above.
+    if not (extension.isascii() and cv2.haveImageWriter(f"image{extension}")):
+        shown = f"the extension {extension!r}" if extension else "a name without an extension"
+        raise WriteError(path, f"no image format for {shown}")
+    try:
+        encoded, data = cv2.imencode(extension, image, list(params))
+    except cv2.error as error:
+        raise WriteError(path, f"cannot encode the image ({one_line(error)})") from None
+    if not encoded:
+        raise WriteError(path, f"cannot encode the image as {extension}")
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data.tobytes())
+    except OSError as error:
+        # The file holds part of an image, or nothing: no use to anyone.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise WriteError.from_error(path, error) from None
+
+
+def path_is_utf8(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is valid UTF-8, which OpenCV's video reader and writer need.
+
+    A Linux file name may be any bytes; Python shows those that are not UTF-8 as lone
+    surrogates, and cv2.VideoCapture and cv2.VideoWriter crash the process (segmentation
+    fault) on such a string. Check with this before handing them a path.
+    """
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def opencv_quiet() -> Iterator[None]:
+    """Silence OpenCV's own log while opening devices and files: failures are ours to report.
+
+    (FFmpeg's messages, e.g. "moov atom not found", bypass this; the environment variable
+    OPENCV_FFMPEG_LOGLEVEL=-8 set before the first video is opened silences those.)
+    """
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)

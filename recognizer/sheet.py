@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import textwrap
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -53,6 +56,13 @@ TITLE_MAX_CHARS = 48             # longer file names are shortened from the left
 CERTAIN_COLOR = "tab:green"
 UNCERTAIN_COLOR = "tab:red"
 ERROR_COLOR = "tab:red"
+# Python shows the bytes of a file name that are not UTF-8 as lone surrogates, which
+# matplotlib cannot lay out (TypeError); they are drawn as the replacement character.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT_CHARACTER = "\ufffd"
+# matplotlib warns, once per character, when its font has no glyph for it (a CJK file
+# name in DejaVu Sans); the character is drawn as a box, which is cosmetic.
+MISSING_GLYPH_WARNING = r"Glyph \d+ .*missing from"
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +107,7 @@ def render_contact_sheet(entries: Sequence[SheetEntry], text_of: Callable[[Digit
     input_heights = [max(_inputs_height_in(entry) for entry in row) for row in rows]
     width_in = columns * CELL_WIDTH_IN
     height_in = TITLE_HEIGHT_IN + sum(IMAGE_HEIGHT_IN + inputs for inputs in input_heights)
+    title = drawable(title)
     if figure is None:
         figure = Figure(figsize=(width_in, height_in), dpi=DPI)
     else:
@@ -130,14 +141,27 @@ def save_contact_sheet(entries: Sequence[SheetEntry], path: str | os.PathLike[st
         return
     # pyplot is only used when showing: a plain Figure keeps no global state and always
     # renders with Agg, whatever backend the environment would pick.
-    figure = render_contact_sheet(entries, text_of, title, pyplot.figure() if pyplot else None)
-    if path is not None:
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format=sheet_format(path), dpi=DPI)
-        log.info("contact sheet written to %s", path)
-    if pyplot is not None:
-        pyplot.show()
-        pyplot.close(figure)
+    with _missing_glyphs_ignored():
+        figure = render_contact_sheet(entries, text_of, title, pyplot.figure() if pyplot else None)
+        if path is not None:
+            with atomic_path(path) as tmp:
+                figure.savefig(tmp, format=sheet_format(path), dpi=DPI)
+            log.info("contact sheet written to %s", path)
+        if pyplot is not None:
+            pyplot.show()
+            pyplot.close(figure)
+
+
+def drawable(text: str) -> str:
+    """``text`` as matplotlib can draw it: a file name's bytes that are not UTF-8 as U+FFFD."""
+    return LONE_SURROGATE.sub(REPLACEMENT_CHARACTER, text)
+
+
+@contextmanager
+def _missing_glyphs_ignored() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=MISSING_GLYPH_WARNING, category=UserWarning)
+        yield
 
 
 def sheet_format(path: str | os.PathLike[str]) -> str:
@@ -173,10 +197,11 @@ def _plot_entry(entry: SheetEntry, image_axes: Axes, inputs_axes: Axes,
                 text_of: Callable[[Digit], str]) -> None:
     for axes in (image_axes, inputs_axes):
         axes.set_axis_off()
-    name = entry.file if len(entry.file) <= TITLE_MAX_CHARS else "…" + entry.file[-(TITLE_MAX_CHARS - 1):]
+    file = drawable(entry.file)
+    name = file if len(file) <= TITLE_MAX_CHARS else "…" + file[-(TITLE_MAX_CHARS - 1):]
     if entry.error is not None or entry.annotated_bgr is None or entry.recognition is None:
         image_axes.set_title(name, fontsize=TITLE_FONT_SIZE)
-        message = textwrap.fill(f"error: {entry.error or 'no result'}", ERROR_WRAP_CHARS)
+        message = textwrap.fill(drawable(f"error: {entry.error or 'no result'}"), ERROR_WRAP_CHARS)
         image_axes.text(0.5, 0.5, message, ha="center", va="center", color=ERROR_COLOR,
                         fontsize=ERROR_FONT_SIZE, transform=image_axes.transAxes)
         return

@@ -1,7 +1,12 @@
 """Crash-safe writes: the target is either the old file or the complete new one."""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -72,3 +77,49 @@ def test_a_folder_that_cannot_be_written_is_found_before_the_run():
         checked_target(UNWRITABLE / "out.json")
     with pytest.raises(OSError, match=r"^/proc/images: cannot make folder /proc/images \("):
         checked_folder(UNWRITABLE / "images")
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SUBPROCESS_TIMEOUT_S = 60
+
+
+def test_a_failed_rename_names_the_target_not_the_temporary(tmp_path):
+    target = tmp_path / "out.png"
+    target.mkdir()   # a folder that is not empty: nothing can be renamed onto it
+    (target / "kept.txt").write_text("kept")
+    with pytest.raises(OSError) as raised, atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert str(raised.value) == f"cannot write {target} ({os.strerror(errno.EISDIR)})"
+    assert raised.value.errno == errno.EISDIR
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"] and (target / "kept.txt").read_text() == "kept"
+
+
+def test_an_error_about_another_file_is_left_as_it_is(tmp_path):
+    # Copying from a missing file is that file's problem, not the target's.
+    with pytest.raises(FileNotFoundError) as raised, atomic_path(tmp_path / "copy.gz") as tmp:
+        shutil.copyfile(tmp_path / "missing.gz", tmp)
+    assert raised.value.filename == str(tmp_path / "missing.gz")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_full_disk_names_the_target_and_keeps_the_old_file(tmp_path):
+    # A real failed write: the subprocess may grow no file past 1 KB (RLIMIT_FSIZE), as on a
+    # full disk; writes past it fail with EFBIG. SIGXFSZ would kill it, so it is ignored.
+    # Before, the message was "[Errno 27] File too large", naming no file.
+    target = tmp_path / "model.json"
+    target.write_text("old")
+    script = """
+        import resource, signal, sys
+        from recognizer.atomic import atomic_write_bytes
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        try:
+            atomic_write_bytes(sys.argv[1], b"x" * 100_000)
+        except OSError as error:
+            print(error)
+    """
+    completed = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(target)], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == f"cannot write {target} ({os.strerror(errno.EFBIG)})"
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["model.json"]

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +38,10 @@ CONSUMER_WORK_S = 0.05     # a consumer slower than the 60 fps camera: about 3 f
 MAX_LIVE_AGE_S = 1.0 / LIVE_FPS + 0.03
 SHORT_RETRY_S = 0.3
 MISSING_CAMERA_MAX_S = 5.0
+SUBPROCESS_TIMEOUT_S = 60
+# A file name may be any bytes on Linux; macOS and Windows only take valid Unicode names.
+NOT_UTF8_NAMES_POSSIBLE = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                             reason="file names that are not UTF-8 need Linux")
 
 
 # -- frames that carry their own number ----------------------------------------------------
@@ -164,6 +171,32 @@ def test_missing_path_is_a_one_line_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as error:
         open_source(str(tmp_path / "nowhere.mp4"))
     assert "nowhere.mp4: no such file" in assert_one_line(error)
+
+
+@NOT_UTF8_NAMES_POSSIBLE
+def test_a_video_or_stream_named_in_bytes_that_are_not_utf8_is_a_one_line_source_error(tmp_path: Path) -> None:
+    # OpenCV's VideoCapture crashed (segmentation fault) on such a name; run apart, so that a
+    # crash fails this test only.
+    folder = os.fsencode(tmp_path)
+    write_video(tmp_path / "clip.avi", 3).rename(os.fsdecode(folder + b"/cl\xe9.avi"))
+    script = """
+        import os, sys
+        from recognizer.capture import SourceError, open_source
+        for source in (os.fsencode(sys.argv[1]) + b"/cl\\xe9.avi", b"rtsp://camera.local/caf\\xe9"):
+            try:
+                open_source(os.fsdecode(source))
+            except SourceError as error:
+                print(error)
+    """
+    completed = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(tmp_path)],
+                               cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+                               timeout=SUBPROCESS_TIMEOUT_S,
+                               env={**os.environ, "PYTHONIOENCODING": "utf-8:backslashreplace"})
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        (f"{tmp_path}/cl\\udce9.avi: cannot open this video: its name is not valid UTF-8, which OpenCV cannot "
+         f"take; rename it"),
+        "rtsp://camera.local/caf\\udce9: cannot open this stream: its address is not valid UTF-8"]
 
 
 # -- image folders, globs, single images ----------------------------------------------------

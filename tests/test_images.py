@@ -5,10 +5,12 @@ formats that need conversion, to prove they reach the recognizer as readable pap
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import cv2
@@ -16,12 +18,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognizer.images import ImageReadError, list_images, natural_sort_key, read_image
+from recognizer.images import ImageReadError, list_images, natural_sort_key, read_image, write_image
 from drawn import WHITE, digits_on_paper
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLI = PROJECT_ROOT / "live_digits.py"
 CLI_TIMEOUT_S = 120
+# A file name may be any bytes on Linux; macOS and Windows only take valid Unicode names.
+NOT_UTF8_NAMES_POSSIBLE = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                             reason="file names that are not UTF-8 need Linux")
 
 
 def transparent_rgba(gray_digits: np.ndarray) -> np.ndarray:
@@ -191,6 +196,58 @@ def test_list_images_keeps_files_and_missing_paths_as_given(tmp_path: Path) -> N
 
 def test_list_images_keeps_a_folder_without_images(tmp_path: Path) -> None:
     assert list_images([str(tmp_path)]) == [str(tmp_path)]
+
+
+# -- write_image ------------------------------------------------------------------------------
+
+FULL_DEVICE = Path("/dev/full")  # Linux: every write fails with ENOSPC, a full disk on demand
+
+
+def test_write_image_writes_the_format_its_extension_names(tmp_path: Path) -> None:
+    image = cv2.cvtColor(digits_on_paper("5"), cv2.COLOR_GRAY2BGR)
+    write_image(tmp_path / "five.png", image)
+    write_image(tmp_path / "five.JPG", image)
+    assert (tmp_path / "five.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    np.testing.assert_array_equal(read_image(tmp_path / "five.png"), image)  # PNG: lossless
+    assert (tmp_path / "five.JPG").read_bytes().startswith(b"\xff\xd8\xff")
+
+
+@NOT_UTF8_NAMES_POSSIBLE
+def test_write_image_to_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    # cv2.imwrite crashed (segmentation fault) on such a name, leaving an empty file; run
+    # apart, so that a crash fails this test only.
+    script = """
+        import os, sys
+        import numpy as np
+        from recognizer.images import read_image, write_image
+        path = os.fsdecode(os.fsencode(sys.argv[1]) + b"/caf\\xe9.png")
+        write_image(path, np.full((20, 30, 3), 200, np.uint8))
+        print(read_image(path).shape)
+    """
+    completed = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(tmp_path)], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "(20, 30, 3)"
+    assert os.listdir(os.fsencode(tmp_path)) == [b"caf\xe9.png"]
+
+
+@pytest.mark.skipif(not FULL_DEVICE.exists(), reason="needs Linux's /dev/full")
+def test_write_image_failure_names_the_file_and_the_reason(tmp_path: Path) -> None:
+    # Before: libpng's own "Write Error" line on stderr, then "could not write FILE" with no reason.
+    target = tmp_path / "full.png"
+    target.symlink_to(FULL_DEVICE)
+    with pytest.raises(OSError) as raised:
+        write_image(target, np.zeros((64, 64, 3), np.uint8))
+    assert str(raised.value) == f"cannot write {target} ({os.strerror(errno.ENOSPC)})"
+    assert raised.value.errno == errno.ENOSPC
+
+
+def test_write_image_with_an_extension_of_no_image_format(tmp_path: Path) -> None:
+    for name, shown in (("notes.txt", "the extension '.txt'"), ("picture", "a name without an extension")):
+        with pytest.raises(OSError) as raised:
+            write_image(tmp_path / name, np.zeros((8, 8, 3), np.uint8))
+        assert str(raised.value) == f"cannot write {tmp_path / name} (no image format for {shown})"
+    assert not list(tmp_path.iterdir())
 
 
 # -- end to end: converted formats reach the recognizer ----------------------------------
