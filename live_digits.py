@@ -215,15 +215,17 @@ def run_live_mode(args: argparse.Namespace) -> int:
     from recognizer.atomic import checked_target
     from recognizer.capture import SourceError, open_source
     from recognizer.live import LiveLoop, LiveOptions
+    from recognizer.outputs import checked_recording_target
     from recognizer.track import DigitTracker
 
     if args.record and args.jsonl and os.path.realpath(args.record) == os.path.realpath(args.jsonl):
         log.error("--record and --jsonl name the same file, %s: one would replace the other", args.record)
         return EXIT_FAILURE
     try:  # before the source: opening a stream can take seconds
-        for output in (args.record, args.jsonl):
-            if output is not None:
-                checked_target(output)
+        if args.record is not None:
+            checked_recording_target(args.record)
+        if args.jsonl is not None:
+            checked_target(args.jsonl)
     except OSError as error:
         log.error("%s", error)
         return EXIT_FAILURE
@@ -233,6 +235,12 @@ def run_live_mode(args: argparse.Namespace) -> int:
     except SourceError as error:
         log.error("%s", error)
         return EXIT_FAILURE
+    inputs = {os.path.realpath(file) for file in source.files}
+    for flag, output in (("--record", args.record), ("--jsonl", args.jsonl)):
+        if output is not None and os.path.realpath(output) in inputs:
+            source.close()
+            log.error("%s %s is a file the source reads; choose another name", flag, output)
+            return EXIT_FAILURE
     log.info("reading %s", source.description)
     # Separate pictures are read one by one, as still mode reads them; the frames of a
     # camera or video keep one polarity.

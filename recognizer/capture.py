@@ -141,6 +141,11 @@ class FrameSource(ABC):
         tracked from frame to frame; False for separate images (a folder of photos)."""
         return True
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The files this source reads (none for cameras and streams): what no output may replace."""
+        return ()
+
     # Every source sets these two in its constructor.
     _fps: float
     _description: str
@@ -582,6 +587,10 @@ class VideoFileSource(_RecordedSource):
         self._frames_this_pass = 0
         self._closed = False
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self._path,)
+
     def read(self) -> Frame | None:
         if self._closed:
             return None
@@ -643,6 +652,10 @@ class ImageSequenceSource(_RecordedSource):
 
     Each image is its own scene: nothing is tracked from one image to the next.
     """
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(self._paths)
 
     @property
     def frames_related(self) -> bool:

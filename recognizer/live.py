@@ -251,14 +251,16 @@ class LiveLoop:
         jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
         self.processed = 0
         interrupt = InterruptRequest()
+        failures: list[OSError] = []
         try:
             with interrupt:
                 self._loop(source, recorder, jsonl, interrupt)
         except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread
             interrupt.requested = True
+        except OSError as error:  # an output failing mid-run (a full disk): the others are still finished
+            failures.append(error)
         finally:
             # Each output is finished on its own: one that cannot be saved must not cost the other.
-            failures = []
             for writer in (recorder, jsonl):
                 if writer:
                     try:
@@ -275,8 +277,10 @@ class LiveLoop:
             log.info("recording saved to %s (%d frames)", recorder.path, recorder.frames)
         if jsonl and jsonl.saved:
             log.info("frame log saved to %s (%d lines)", jsonl.path, jsonl.lines)
+        for error in failures[:-1]:
+            log.error("%s", error)
         if failures:
-            raise failures[0]
+            raise failures[-1]  # the caller reports it and exits with a failure
         return EXIT_INTERRUPTED if interrupt.requested else EXIT_OK
 
     def _loop(self, source: FrameSource, recorder: VideoRecorder | None, jsonl: JsonlWriter | None,

@@ -250,6 +250,30 @@ def test_one_output_failing_to_save_does_not_lose_the_other(clip_video, tmp_path
     assert [r["frame"] for r in read_jsonl(jsonl)] == [0, 1, 2, 3]
 
 
+def test_a_log_failing_mid_run_and_a_recording_failing_to_close_are_both_reported(clip_video, tmp_path,
+                                                                                 monkeypatch, caplog):
+    from recognizer import outputs
+
+    real_write = outputs.JsonlWriter.write
+
+    def write_then_fail(self, record):
+        if self.lines == 2:
+            raise OSError(f"cannot write {self.path} (No space left on device)")
+        real_write(self, record)
+
+    def broken_close(self):
+        raise OSError(f"cannot save recording {self.path}: the video file is incomplete")
+
+    monkeypatch.setattr(outputs.JsonlWriter, "write", write_then_fail)
+    monkeypatch.setattr(outputs.VideoRecorder, "close", broken_close)
+    options = LiveOptions(show=False, record=tmp_path / "video.avi", jsonl=tmp_path / "frames.jsonl", max_frames=6)
+    with open_source(str(clip_video)) as source, pytest.raises(OSError) as raised:
+        LiveLoop(Recognizer.load(), DigitTracker(), options).run(source)
+    reported = str(raised.value) + " ".join(record.getMessage() for record in caplog.records
+                                            if record.levelname == "ERROR")
+    assert "frames.jsonl (No space left" in reported and "video.avi: the video file is incomplete" in reported
+
+
 def test_missing_camera_is_one_line_and_exit_2():
     result = run_cli("--source", "7", "--headless")
     assert result.returncode == 2
@@ -513,3 +537,20 @@ def test_a_live_recording_plays_in_real_time_whatever_rate_the_source_states(cli
     # one frame per processed frame, it would play three times too fast.
     assert abs(recorded - (round((times[-1] - times[0]) * stated_fps) + 1)) <= 1
     assert recorded > 2 * frames
+
+
+@pytest.mark.parametrize("flag", ["--record", "--jsonl"])
+def test_an_output_that_would_replace_the_source_is_refused(clip_video, tmp_path, flag):
+    video = tmp_path / "clip.avi"
+    video.write_bytes(clip_video.read_bytes())
+    images = tmp_path / "pages"
+    images.mkdir()
+    cv2.imwrite(str(images / "page.png"), np.full((120, 160, 3), 255, np.uint8))
+    for source, output in ((video, video), (images, images / "page.png")):
+        before = output.read_bytes()
+        result = run_cli("--source", str(source), "--headless", flag, str(output))
+        assert result.returncode == 2, result.stderr
+        assert_no_traceback(result)
+        # (A recording named like an image is refused by its extension even before that.)
+        assert len(result.stderr.strip().splitlines()) == 1 and output.name in result.stderr, result.stderr
+        assert output.read_bytes() == before
