@@ -212,11 +212,11 @@ def run_still_mode(args: argparse.Namespace) -> int:
 
 
 def run_live_mode(args: argparse.Namespace) -> int:
+    # The outputs and the source are checked before torch loads (with the model), so that a
+    # mistake is reported at once.
     from recognizer.atomic import checked_target
     from recognizer.capture import SourceError, open_source
-    from recognizer.live import LiveLoop, LiveOptions
     from recognizer.outputs import checked_recording_target
-    from recognizer.track import DigitTracker
 
     if args.record and args.jsonl and os.path.realpath(args.record) == os.path.realpath(args.jsonl):
         log.error("--record and --jsonl name the same file, %s: one would replace the other", args.record)
@@ -242,15 +242,18 @@ def run_live_mode(args: argparse.Namespace) -> int:
             log.error("%s %s is a file the source reads; choose another name", flag, output)
             return EXIT_FAILURE
     log.info("reading %s", source.description)
-    # Separate pictures are read one by one, as still mode reads them; the frames of a
-    # camera or video keep one polarity.
-    ink = args.ink or ("dark" if source.frames_related else "auto")
-    options = LiveOptions(show=not args.headless, record=args.record, jsonl=args.jsonl,
-                          max_frames=args.max_frames, snapshots=args.snapshots, ink=ink)
     with source:
-        recognizer = load_recognizer(args)  # after the source: a wrong --source is reported at once
+        recognizer = load_recognizer(args)
         if recognizer is None:
             return EXIT_FAILURE
+        from recognizer.live import LiveLoop, LiveOptions
+        from recognizer.track import DigitTracker
+
+        # Separate pictures are read one by one, as still mode reads them; the frames of a
+        # camera or video keep one polarity.
+        ink = args.ink or ("dark" if source.frames_related else "auto")
+        options = LiveOptions(show=not args.headless, record=args.record, jsonl=args.jsonl,
+                              max_frames=args.max_frames, snapshots=args.snapshots, ink=ink)
         try:
             return LiveLoop(recognizer, DigitTracker(), options).run(source)
         except OSError as error:  # a recording or log file that cannot be written

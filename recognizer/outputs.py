@@ -19,14 +19,16 @@ import shutil
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import cv2
 import numpy as np
 
 from recognizer.atomic import WriteError, atomic_write_text, checked_target
 from recognizer.images import opencv_quiet, path_is_utf8, write_image
-from recognizer.recognize import Recognition, recognition_to_json
+
+if TYPE_CHECKING:
+    from recognizer.recognize import Recognition
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,9 @@ def save_snapshot(root: str | os.PathLike[str], frame: np.ndarray, annotated: np
         for index, (digit, pixels) in enumerate(zip(recognition.digits, recognition.inputs)):
             if detected[index]:
                 write_image(temporary / INPUT_NAME.format(index=index, label=digit.label), pixels)
+        # Imported here: live_digits checks output paths with this module before torch,
+        # which recognize brings, has loaded.
+        from recognizer.recognize import recognition_to_json
         predictions = {**extra, **recognition_to_json(recognition)}
         for entry, track, found in zip(predictions["digits"], tracks, detected):
             entry["track"] = int(track)

@@ -321,12 +321,17 @@ def test_record_and_jsonl_naming_one_file_is_refused(clip_video, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_a_wrong_source_is_reported_before_the_model_is_loaded(tmp_path):
-    # The model takes seconds to load; a mistyped --source must not wait for it.
+def test_a_wrong_source_is_reported_before_the_model_or_torch_is_loaded(tmp_path):
+    # torch and the model take seconds to load; a mistyped --source must not wait for them.
     result = run_cli("--source", str(tmp_path / "missing.mp4"), "--headless", "--model", str(tmp_path / "none.pt"))
     assert result.returncode == 2
     assert_no_traceback(result)
     assert len(result.stderr.strip().splitlines()) == 1 and "missing.mp4" in result.stderr
+    timed = subprocess.run([sys.executable, "-X", "importtime", str(CLI), "--source", str(tmp_path / "missing.mp4"),
+                            "--headless", "--record", str(tmp_path / "out.mp4")], cwd=PROJECT_ROOT,
+                           capture_output=True, text=True, timeout=120)
+    imported = {line.split("|")[-1].strip() for line in timed.stderr.splitlines() if line.startswith("import time:")}
+    assert timed.returncode == 2 and "cv2" in imported and "torch" not in imported
 
 
 def test_ctrl_c_keeps_recording_and_log_valid(clip_video, tmp_path):
