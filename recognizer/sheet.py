@@ -153,7 +153,8 @@ def save_contact_sheet(entries: Sequence[SheetEntry], path: str | os.PathLike[st
 
 
 def drawable(text: str) -> str:
-    """``text`` as matplotlib can draw it: a file name's bytes that are not UTF-8 as U+FFFD."""
+    """``text`` as matplotlib can draw it and strict JSON can hold it: the bytes of a file name
+    that are not UTF-8 (lone surrogates in Python) as U+FFFD."""
     return LONE_SURROGATE.sub(REPLACEMENT_CHARACTER, text)
 
 

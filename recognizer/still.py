@@ -27,7 +27,7 @@ from recognizer.capture import GLOB_CHARACTERS
 from recognizer.images import ImageReadError, is_image_name, list_images, natural_order, read_image, write_image
 from recognizer.recognize import Recognition, Recognizer, recognition_to_json
 from recognizer.sheet import MAX_ENTRIES as MAX_SHEET_ENTRIES
-from recognizer.sheet import SheetEntry, save_contact_sheet, thumbnail
+from recognizer.sheet import SheetEntry, drawable, save_contact_sheet, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +64,10 @@ class ImageResult:
 def result_to_json(result: ImageResult) -> dict[str, Any]:
     recognized = recognition_to_json(result.recognition) if result.recognition is not None \
         else {"digits": [], "numbers": []}
-    return {"file": _json_safe(result.file), "width": result.width, "height": result.height, **recognized,
+    # A name's bytes that are not UTF-8 are lone surrogates in Python, which strict JSON
+    # parsers reject: they are written as U+FFFD, as the contact sheet draws them.
+    return {"file": drawable(result.file), "width": result.width, "height": result.height, **recognized,
             "error": result.error}
-
-
-def _json_safe(path: str) -> str:
-    """``path`` with the bytes of a name that is not UTF-8 shown as U+FFFD.
-
-    Python keeps such bytes as lone surrogates, which strict JSON parsers reject.
-    """
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def expand_patterns(paths: Sequence[str]) -> list[str]:
@@ -116,7 +110,7 @@ class AnnotatedImageWriter:
 
     Names are unique within a run (a second ``three`` becomes ``three_2.png``), and a name
     that would replace one of the run's input files gets a number too: an input is never
-    overwritten, even when the folder is the inputs' own. A file of the same name left by an
+    overwritten, even when the folder is theirs. A file of the same name left by an
     earlier run is replaced, as a re-run is expected to refresh its outputs.
     """
 
