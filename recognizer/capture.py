@@ -48,8 +48,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from recognizer.images import (IMAGE_EXTENSIONS, ImageReadError, is_image_name, natural_order, opencv_quiet,
-                               path_is_utf8, read_image)
+from recognizer.images import (IMAGE_EXTENSIONS, ImageReadError, is_glob_pattern, is_image_name, natural_order,
+                               opencv_quiet, path_is_utf8, read_image)
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,6 @@ DEFAULT_IMAGE_FPS = 30.0
 # V4L2 directly on Linux: with CAP_ANY a failed open also goes through FFmpeg and the
 # Orbbec backend, which is slower and prints more.
 LINUX_CAMERA_BACKEND = cv2.CAP_V4L2
-GLOB_CHARACTERS = frozenset("*?[")
 # Network streams (an IP camera, a phone's webcam app): FFmpeg reads these URL schemes.
 STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp"})
 # A network hiccup lasts longer than a USB re-enumeration; the stream is reopened meanwhile.
@@ -212,7 +211,7 @@ def open_source(source: str, *, width: int | None = None, height: int | None = N
         images = _images_matching(os.path.join(glob.escape(path), "*"))
         return ImageSequenceSource(images, f"{len(images)} images in {text}", loop=loop,
                                    realtime=realtime, fps=fps, empty_message=f"no images in folder {text}")
-    if not os.path.exists(path) and GLOB_CHARACTERS & set(text):
+    if is_glob_pattern(path):
         images = _images_matching(path)
         return ImageSequenceSource(images, f"{len(images)} images matching {text}", loop=loop,
                                    realtime=realtime, fps=fps, empty_message=f"no images match {text}")

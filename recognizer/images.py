@@ -21,6 +21,8 @@ from recognizer.errors import one_line
 
 log = logging.getLogger(__name__)
 
+GLOB_CHARACTERS = frozenset("*?[")
+
 # Extensions that list_images picks up inside a folder (lower case). Files given by name
 # are always kept, whatever their extension, so that a mistake shows up as an error.
 IMAGE_EXTENSIONS = frozenset({
@@ -118,6 +120,11 @@ def is_image_name(path: str) -> bool:
     # images, and they are not images.
     name = os.path.basename(path)
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def is_glob_pattern(path: str) -> bool:
+    """Whether ``path`` is a glob pattern to expand: no such file or folder, and a wildcard in it."""
+    return not os.path.exists(path) and bool(GLOB_CHARACTERS & set(path))
 
 
 def natural_order(names: Iterable[str]) -> list[str]:

@@ -23,8 +23,8 @@ from recognizer.arguments import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from recognizer.atomic import atomic_path, checked_folder, checked_target
 from recognizer.draw import draw_recognition
 from recognizer.errors import described
-from recognizer.capture import GLOB_CHARACTERS
-from recognizer.images import ImageReadError, is_image_name, list_images, natural_order, read_image, write_image
+from recognizer.images import (ImageReadError, is_glob_pattern, is_image_name, list_images, natural_order, read_image,
+                               write_image)
 from recognizer.recognize import Recognition, Recognizer, recognition_to_json
 from recognizer.sheet import MAX_ENTRIES as MAX_SHEET_ENTRIES
 from recognizer.sheet import SheetEntry, drawable, save_contact_sheet, thumbnail
@@ -78,10 +78,10 @@ def expand_patterns(paths: Sequence[str]) -> list[str]:
     """
     expanded: list[str] = []
     for path in paths:
-        if os.path.exists(path) or not GLOB_CHARACTERS & set(path):
-            expanded.append(path)
-        else:
+        if is_glob_pattern(path):
             expanded.extend(natural_order(glob.glob(os.path.expanduser(path), recursive=True)) or [path])
+        else:
+            expanded.append(path)
     return expanded
 
 
